@@ -1,0 +1,1 @@
+"""Benchmarks of napari-alma: ``python -m benchmarks NAME [args]`` prints JSON figures."""
