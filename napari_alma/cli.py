@@ -1,0 +1,339 @@
+"""The ``napari-alma`` command line: predict, label, count, export and train from scripts.
+
+Every command that reports something accepts ``--json`` and then prints one JSON document
+on standard output. Errors are printed as one line on standard error with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+from napari_alma import __version__
+
+logger = logging.getLogger(__name__)
+
+EXPORT_FORMATS = ("al", "csv", "differential")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args) or 0
+    except (ValueError, OSError, RuntimeError) as err:
+        print(f"napari-alma {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="napari-alma",
+        description="Review AI-classified bone-marrow smears. For research use only; "
+        "not a certified medical device.",
+    )
+    parser.add_argument("--version", action="version", version=f"napari-alma {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_open, _add_demo, _add_info, _add_predict, _add_label, _add_audit,
+                _add_count, _add_export, _add_train):
+        add(commands)
+    return parser
+
+
+def _print(args, payload: dict, text: str) -> None:
+    print(json.dumps(payload, indent=2, default=str, ensure_ascii=False) if args.json else text)
+
+
+def _open_project(folder: str):
+    from napari_alma.store.project import Project
+
+    return Project(folder)
+
+
+# -- open and demo -----------------------------------------------------------------------
+def _add_open(commands) -> None:
+    parser = commands.add_parser("open", help="open a slide in napari with the review docks")
+    parser.add_argument("slide", help="image file or OME-Zarr folder")
+    parser.add_argument("--project", default=None,
+                        help="project folder (default: <slide name>.alma beside the slide)")
+    parser.add_argument("--reader", default=None, help="your name, recorded with each change")
+    parser.add_argument("--no-predict", action="store_true",
+                        help="do not detect and classify cells when the slide has none yet")
+    parser.set_defaults(handler=_run_open)
+
+
+def _run_open(args) -> int:
+    import napari
+
+    from napari_alma.widgets.launch import open_in_viewer
+
+    project = args.project or str(Path(args.slide).with_suffix(".alma"))
+    viewer = napari.Viewer()
+    open_in_viewer(viewer, args.slide, project, reader=args.reader, predict=not args.no_predict)
+    napari.run()
+    return 0
+
+
+def _add_demo(commands) -> None:
+    parser = commands.add_parser(
+        "demo", help="open the bundled sample smear, predicted, in napari")
+    parser.add_argument("--headless", metavar="OUT_DIR", default=None,
+                        help="no window: write a screenshot PNG and the counts (JSON) here")
+    parser.add_argument("--json", action="store_true", help="print the counts as JSON")
+    parser.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args) -> int:
+    from napari_alma.demo import run_demo
+
+    result = run_demo(args.headless)
+    if args.headless:
+        _print(args, result, _demo_text(result))
+    return 0
+
+
+def _demo_text(result: dict) -> str:
+    counts = result["counts"]
+    lines = [f"Screenshot: {result['screenshot']}", f"Counts: {result['counts_file']}",
+             f"Cells counted: {counts['total_counted']} (target {counts['target']})"]
+    lines += [f"  {code}: {n}" for code, n in counts["counts"].items() if n]
+    return "\n".join(lines)
+
+
+# -- info and predict --------------------------------------------------------------------
+def _add_info(commands) -> None:
+    parser = commands.add_parser("info", help="levels, shapes, pixel size and format of a slide")
+    parser.add_argument("slide")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=_run_info)
+
+
+def _run_info(args) -> int:
+    from napari_alma.slides.reader import open_slide
+
+    slide = open_slide(args.slide)
+    info = {
+        "path": str(slide.path), "format": slide.format, "mpp": slide.mpp,
+        "levels": [{"shape": list(level.shape), "dtype": str(level.dtype),
+                    "downsample": downsample}
+                   for level, downsample in zip(slide.levels, slide.downsamples)],
+    }
+    text = [f"{slide.path}: {slide.format}, µm/px {slide.mpp or 'unknown'}"]
+    text += [f"  level {i}: {tuple(level['shape'])} {level['dtype']} x{level['downsample']:g}"
+             for i, level in enumerate(info["levels"])]
+    _print(args, info, "\n".join(text))
+    return 0
+
+
+def _add_predict(commands) -> None:
+    parser = commands.add_parser("predict", help="detect and classify the cells of slides")
+    parser.add_argument("slides", nargs="+", metavar="SLIDE")
+    parser.add_argument("--project", required=True, help="project folder (created if missing)")
+    parser.add_argument("--model", default=None, help="model folder (default: active model)")
+    parser.add_argument("--region", nargs=4, type=int, metavar=("R0", "C0", "R1", "C1"),
+                        help="level-0 pixel bounds to process")
+    parser.add_argument("--mpp", type=float, default=None,
+                        help="pixel size in µm/px for slides whose file does not state it")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=_run_predict)
+
+
+def _run_predict(args) -> int:
+    from napari_alma.learning.predict import predict_slide
+
+    project = _open_project(args.project)
+    results = []
+    for slide in args.slides:
+        if args.mpp:
+            _store_user_mpp(project, slide, args.mpp)
+        with _progress_bar(f"predict {Path(slide).name}") as progress:
+            result = predict_slide(project, slide, args.model, progress=progress,
+                                   region=tuple(args.region) if args.region else None,
+                                   device=args.device)
+        results.append(result)
+    text = "\n".join(
+        f"{r['slide_id']}: {len(r['new'])} new cells, {len(r['matched'])} re-classified "
+        f"(model {r['model_version']}, µm/px {r['mpp']:.4f}"
+        f"{' estimated' if r['mpp_estimated'] else ''})" for r in results)
+    _print(args, {"slides": results}, text)
+    return 0
+
+
+def _store_user_mpp(project, slide_path: str, mpp: float) -> None:
+    from napari_alma.slides.reader import fingerprint, open_slide
+
+    slide = open_slide(slide_path)
+    slide_id = project.register_slide(Path(slide_path).resolve(), fingerprint(slide_path),
+                                      slide.shape, mpp, "user")
+    project.set_mpp(slide_id, mpp, "user")
+
+
+class _progress_bar:
+    """A tqdm bar on standard error, driven by ``progress(fraction, message)`` calls."""
+
+    def __init__(self, label: str):
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=1000, desc=label, file=sys.stderr, leave=False)
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        self._bar.n = int(fraction * 1000)
+        self._bar.set_postfix_str(message, refresh=True)
+
+    def __exit__(self, *exc_info) -> None:
+        self._bar.close()
+
+
+# -- label and audit ---------------------------------------------------------------------
+def _add_label(commands) -> None:
+    parser = commands.add_parser("label", help="record one correction")
+    parser.add_argument("project")
+    parser.add_argument("--slide", required=True, help="slide id or path")
+    parser.add_argument("--cell", required=True, type=int, nargs="+", help="cell id(s)")
+    parser.add_argument("--class", dest="code", required=True, help="class code, e.g. BLA")
+    parser.add_argument("--reader", default=None, help="reader name (default: system user)")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=_run_label)
+
+
+def _run_label(args) -> int:
+    project = _open_project(args.project)
+    slide_id = project.slide(args.slide)["slide_id"]
+    changed = project.label_cells(slide_id, args.cell, args.code, reader=args.reader)
+    _print(args, {"slide_id": slide_id, "cells": args.cell, "class": args.code,
+                  "changed": changed},
+           f"{slide_id}: {changed} cells set to {args.code}")
+    return 0
+
+
+def _add_audit(commands) -> None:
+    parser = commands.add_parser("audit", help="the event log of a slide or a cell")
+    parser.add_argument("project")
+    parser.add_argument("--slide", required=True)
+    parser.add_argument("--cell", type=int, default=None)
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=_run_audit)
+
+
+def _run_audit(args) -> int:
+    project = _open_project(args.project)
+    slide_id = project.slide(args.slide)["slide_id"]
+    events = project.events(slide_id, args.cell)
+    _print(args, {"slide_id": slide_id, "events": events.to_dict(orient="records")},
+           events.to_string(index=False) if len(events) else f"{slide_id}: no events")
+    return 0
+
+
+# -- count and export ----------------------------------------------------------------------
+def _add_count(commands) -> None:
+    parser = commands.add_parser("count", help="the differential count of a slide")
+    parser.add_argument("project")
+    parser.add_argument("--slide", default=None, help="slide id or path")
+    parser.add_argument("--list", action="store_true", help="list the project's slides")
+    parser.add_argument("--target", type=int, default=500, help="cells to count (300 or 500)")
+    parser.add_argument("--blast-equivalents", default="",
+                        help="comma-separated: promonocytes,abnormal-promyelocytes")
+    parser.add_argument("--me-convention", default="icsh", choices=("icsh", "no-monocytes"))
+    parser.add_argument("--lang", default=None, choices=("en", "es"))
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=_run_count)
+
+
+def _run_count(args) -> int:
+    project = _open_project(args.project)
+    if args.list or not args.slide:
+        slides = project.slides()[["slide_id", "path", "mpp", "primary_reader"]]
+        _print(args, {"slides": slides.to_dict(orient="records")}, slides.to_string(index=False))
+        return 0
+    slide_id = project.slide(args.slide)["slide_id"]
+    equivalents = [item for item in args.blast_equivalents.split(",") if item]
+    differential = project.count(slide_id, target=args.target, blast_equivalents=equivalents,
+                                 me_convention=args.me_convention)
+    from napari_alma.report.text import differential_text
+
+    _print(args, differential.to_dict(),
+           differential_text(differential, project.scheme, lang=args.lang))
+    return 0
+
+
+def _add_export(commands) -> None:
+    parser = commands.add_parser("export", help="export cells or counts")
+    parser.add_argument("project")
+    parser.add_argument("--format", required=True, choices=EXPORT_FORMATS,
+                        help="al: active-learning crops and labels; csv: one row per cell; "
+                        "differential: one row per slide and class")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--reader", default=None, help="export this reader's labels")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=_run_export)
+
+
+def _run_export(args) -> int:
+    from napari_alma.store.exports import write_cell_csv, write_differential_csv
+
+    project = _open_project(args.project)
+    if args.format == "al":
+        from napari_alma.learning.export import export_active_learning
+
+        written = export_active_learning(project, args.out, reader=args.reader,
+                                         overwrite=args.overwrite)
+    elif args.format == "csv":
+        written = write_cell_csv(project, Path(args.out), reader=args.reader)
+    else:
+        written = write_differential_csv(project, Path(args.out))
+    _print(args, {"format": args.format, "out": str(written)}, f"Wrote {written}")
+    return 0
+
+
+# -- train ---------------------------------------------------------------------------------
+def _add_train(commands) -> None:
+    parser = commands.add_parser("train", help="train a model on an active-learning export")
+    parser.add_argument("data", help="active-learning export folder")
+    parser.add_argument("--from", dest="from_model", default=None,
+                        help="model folder to fine-tune (default: train from scratch)")
+    parser.add_argument("--out", required=True, help="new model folder")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--epochs", type=int, default=None, help="maximum epochs")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--version", default=None, help="version name of the new model")
+    parser.add_argument("--project", default=None,
+                        help="register the model in this project and make it active")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=_run_train)
+
+
+def _run_train(args) -> int:
+    from napari_alma.learning.train import train_model
+
+    command = "napari-alma " + shlex.join(args.argv)
+    with _progress_bar("train") as progress:
+        card = train_model(args.data, args.out, from_model=args.from_model, device=args.device,
+                           epochs=args.epochs, seed=args.seed, progress=progress,
+                           command=command, version=args.version)
+    if args.project:
+        _open_project(args.project).set_meta("active_model", str(Path(args.out).resolve()))
+    metrics = card.get("metrics", {})
+    _print(args, card, f"Wrote model {card['version']} to {args.out}; validation balanced "
+           f"accuracy {metrics.get('balanced_accuracy', float('nan')):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
