@@ -1,15 +1,14 @@
 """Estimate the pixel size (µm/px) of a smear image from the cells it shows.
 
-Two rulers, chosen by what the field holds:
+Two rulers, chosen by what the field holds, both measured as local thickness (the
+diameter of the largest disk inside the mask that covers a pixel), which stays the
+object's diameter where round objects overlap:
 
 - red cells, about 7.5 µm across, where they cover a fair part of the field (peripheral
-  blood, thin marrow areas). Red cells overlap and show a pale centre, so the diameter is
-  read from the peaks of the distance transform of the filled red-cell mask: a high
-  percentile of those inscribed diameters, because overlaps only shrink them.
-- round nuclei otherwise (crowded marrow fields where red cells are pale and sparse):
-  the inscribed diameter of the larger nuclei, taken as 7 µm (lymphocytes 6-7 µm,
-  plasma cells and erythroblasts 6-9 µm). Segmented neutrophils give too small a value
-  here, since their lobes are 2-4 µm wide.
+  blood, thin marrow areas); their pale centres are filled first.
+- round nuclei otherwise (crowded marrow fields where red cells are pale and sparse),
+  taken as 7.5 µm (lymphocytes 6-8 µm, plasma cells and erythroblasts 6-9 µm).
+  Segmented neutrophils give too small a value here, since their lobes are 2-4 µm wide.
 
 Both are estimates with an error of about 20-40 %; callers must label them as such.
 """
@@ -25,11 +24,13 @@ from napari_alma.learning.detection_stain import (
 )
 
 RED_CELL_DIAMETER_UM = 7.5
-ROUND_NUCLEUS_DIAMETER_UM = 7.0
+ROUND_NUCLEUS_DIAMETER_UM = 7.5
 
-# Percentile of the inscribed diameters taken as the full diameter (see module text).
-RED_CELL_PERCENTILE = 80.0
-NUCLEUS_PERCENTILE = 80.0
+# Percentile of the local thickness over the mask's pixels taken as the diameter.
+THICKNESS_PERCENTILE = 75.0
+
+# Ratio between successive disk radii when measuring local thickness (8 % steps).
+THICKNESS_STEP = 1.08
 
 # The red-cell ruler is used when red cells cover at least this fraction of the field.
 MIN_RED_CELL_FRACTION = 0.15
@@ -38,7 +39,7 @@ MIN_RED_CELL_FRACTION = 0.15
 MIN_OBJECTS = 3
 
 # The image is block-averaged to at most this many pixels before measuring.
-MAX_PIXELS = 500_000
+MAX_PIXELS = 150_000
 
 # Smallest object diameter in (block-averaged) pixels that is trusted as a ruler.
 MIN_DIAMETER_PX = 8.0
@@ -72,10 +73,10 @@ def estimate_mpp(image: np.ndarray) -> float | None:
     red_cells = _red_cell_mask(small, nuclei)
 
     if red_cells.mean() >= MIN_RED_CELL_FRACTION:
-        diameter = _inscribed_diameter(red_cells, RED_CELL_PERCENTILE, peaks=True)
+        diameter = _typical_thickness(red_cells)
         ruler = RED_CELL_DIAMETER_UM
     else:
-        diameter = _inscribed_diameter(nuclei, NUCLEUS_PERCENTILE, peaks=False)
+        diameter = _typical_thickness(_clean(nuclei))
         ruler = ROUND_NUCLEUS_DIAMETER_UM
     if diameter is None:
         return None
@@ -88,6 +89,12 @@ def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
     cols = image.shape[1] // factor * factor
     blocks = image[:rows, :cols].reshape(rows // factor, factor, cols // factor, factor, 3)
     return blocks.mean(axis=(1, 3), dtype=np.float32)
+
+
+def _clean(mask: np.ndarray) -> np.ndarray:
+    from scipy import ndimage as ndi
+
+    return ndi.binary_fill_holes(ndi.binary_opening(mask, iterations=2))
 
 
 def _red_cell_mask(image: np.ndarray, nuclei: np.ndarray) -> np.ndarray:
@@ -106,25 +113,28 @@ def _red_cell_mask(image: np.ndarray, nuclei: np.ndarray) -> np.ndarray:
     return ndi.binary_opening(mask, iterations=2)
 
 
-def _inscribed_diameter(mask: np.ndarray, percentile: float, peaks: bool) -> float | None:
-    """Return a percentile of inscribed-circle diameters in pixels, or None if too few.
+def _typical_thickness(mask: np.ndarray) -> float | None:
+    """Return a high percentile of the local thickness of ``mask`` in pixels.
 
-    With ``peaks`` every local maximum of the distance transform counts (overlapping red
-    cells); otherwise each connected component counts once, by its largest inscribed circle.
+    The local thickness of a pixel is the diameter of the largest disk inside the mask
+    that covers it: the object's diameter for a round object, even where round objects
+    overlap. Junctions and blurred rims only lower it, hence a high percentile. Returns
+    None when fewer than ``MIN_OBJECTS`` objects are thick enough to measure.
     """
     from scipy import ndimage as ndi
-    from skimage.feature import peak_local_max
 
     distance = ndi.distance_transform_edt(mask)
-    if peaks:
-        found = peak_local_max(
-            distance, min_distance=int(MIN_DIAMETER_PX / 2), exclude_border=False
-        )
-        radii = distance[tuple(found.T)]
-    else:
-        labels, count = ndi.label(mask)
-        radii = np.asarray(ndi.maximum(distance, labels, np.arange(1, count + 1)))
-    diameters = 2.0 * radii[2.0 * radii >= MIN_DIAMETER_PX]
-    if diameters.size < MIN_OBJECTS:
+    labels, count = ndi.label(mask)
+    radii = np.asarray(ndi.maximum(distance, labels, np.arange(1, count + 1)))
+    if np.count_nonzero(2.0 * radii >= MIN_DIAMETER_PX) < MIN_OBJECTS:
         return None
-    return float(np.percentile(diameters, percentile))
+
+    thickness = np.zeros(mask.shape, dtype=np.float32)
+    radius = MIN_DIAMETER_PX / 2.0
+    while radius <= radii.max():
+        # Opening by a disk of this radius, computed with two distance transforms.
+        opened = ndi.distance_transform_edt(distance < radius) <= radius
+        thickness[opened & mask] = 2.0 * radius
+        radius *= THICKNESS_STEP
+    measured = thickness[mask & (thickness > 0)]
+    return float(np.percentile(measured, THICKNESS_PERCENTILE))
