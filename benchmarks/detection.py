@@ -5,8 +5,8 @@ JSON object per data set and µm/px mode:
 
 - BCCD (peripheral blood, VOC boxes): a detection matches a WBC box when its position lies
   inside the box, one-to-one. A second detection inside an already matched box is a double
-  count; a detection inside no WBC box is a false positive, also counted by whether it
-  lies on an RBC or a platelet box. BCCD states no pixel size, so it runs with the
+  count. A detection inside no WBC box is a false positive, and the record also counts
+  how many of those lie on an RBC or a platelet box. BCCD states no pixel size, so it runs with the
   estimated µm/px and with a reference of 7.5 µm over the median RBC box side.
 - SegPC-2021 (marrow, union mask of plasma cells): recall of mask components (those above
   ``--min-component-um2``) holding at least one detection, detections per component, and
@@ -200,18 +200,18 @@ def _score_segpc(positions: np.ndarray, mask: np.ndarray, min_area_px: float) ->
 
     labels, count = ndi.label(mask)
     areas = np.bincount(labels.ravel(), minlength=count + 1)
-    kept = np.flatnonzero(areas >= min_area_px)
-    kept = kept[kept > 0]
+    counted = np.flatnonzero(areas >= min_area_px)
+    counted = counted[counted > 0]
     index = np.clip(np.rint(positions).astype(int), 0, np.array(mask.shape) - 1)
     hit_labels = labels[index[:, 0], index[:, 1]] if len(positions) else np.zeros(0, int)
-    per_component = np.bincount(hit_labels, minlength=count + 1)[kept]
+    per_component = np.bincount(hit_labels, minlength=count + 1)[counted]
     return {
-        "components": int(kept.size),
+        "components": int(counted.size),
         "components_hit": int((per_component > 0).sum()),
         "detections": int(len(positions)),
         "detections_in_components": int(per_component.sum()),
         "detections_outside_mask": int((hit_labels == 0).sum()),
-        "detections_per_component_max": int(per_component.max()) if kept.size else 0,
+        "detections_per_component_max": int(per_component.max()) if counted.size else 0,
     }
 
 

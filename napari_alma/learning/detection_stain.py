@@ -16,15 +16,40 @@ import numpy as np
 # cells do not set the reference.
 BACKGROUND_PERCENTILE = 99.0
 
-# Lowest nucleus-stain threshold in optical-density units (log10). Otsu's threshold on a
-# field without nuclei falls on noise between background and red cells; red cells reach
-# about 0.06 and nuclei 0.2-0.5 on the BCCD and SegPC fields, so 0.12 keeps the empty
-# field empty.
+# Lowest nucleus-stain threshold in optical-density units (log10). On a field without
+# nuclei, Otsu's threshold falls on noise between background and red cells. Red cells
+# reach about 0.06 and nuclei 0.2-0.5 on the BCCD and SegPC fields, so 0.12 keeps an
+# empty field empty.
 MIN_NUCLEUS_THRESHOLD_OD = 0.12
 
 # Highest threshold: on a field crowded with nuclei Otsu may split dark from pale
 # chromatin, which would cut the pale nuclei of blasts into fragments.
 MAX_NUCLEUS_THRESHOLD_OD = 0.25
+
+
+def block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    """Shrink an RGB image by averaging ``factor`` x ``factor`` blocks.
+
+    Parameters
+    ----------
+    image : (rows, cols, 3) ndarray
+        RGB image.
+    factor : int
+        Block side in pixels, at least 1.
+
+    Returns
+    -------
+    (ceil(rows / factor), ceil(cols / factor), 3) float32 ndarray
+        Block means; the last row and column of blocks repeat the image's edge pixels.
+    """
+    if factor == 1:
+        return image.astype(np.float32)
+    rows, cols = image.shape[:2]
+    pad_rows = -rows % factor
+    pad_cols = -cols % factor
+    padded = np.pad(image, ((0, pad_rows), (0, pad_cols), (0, 0)), mode="edge")
+    blocks = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor, 3)
+    return blocks.mean(axis=(1, 3), dtype=np.float32)
 
 
 def optical_density(image: np.ndarray) -> np.ndarray:

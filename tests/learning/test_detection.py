@@ -15,7 +15,7 @@ SEGPC_MPP = 10.0 / 242.0
 BCCD_MPP = 0.0737
 BCCD_IMAGES = ["00000", "00005", "00012", "00022", "00029", "00036"]
 
-# Colours sampled by eye from Romanowsky fields: purple nucleus, pink red cell, pale glass.
+# Colours sampled by eye from Romanowsky fields: purple nucleus and pale glass.
 NUCLEUS_RGB = (95, 60, 150)
 BACKGROUND_RGB = (225, 220, 225)
 
