@@ -83,6 +83,40 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The image has no pixel size; estimated {mpp:.3f} µm/px from its red cells. Set the real value if known.",
         "es": "La imagen no indica el tamaño de píxel; se estimó {mpp:.3f} µm/px a partir de los hematíes. Indique el valor real si lo conoce.",
     },
+    # Review session and docks
+    "dock_model": {"en": "Model", "es": "Modelo"},
+    "no_session": {
+        "en": "No slide under review: open one with `napari-alma open SLIDE`.",
+        "es": "No hay ninguna imagen en revisión: abra una con `napari-alma open SLIDE`.",
+    },
+    "add_outside": {
+        "en": "Position (row {row:.0f}, column {col:.0f}) is outside the image: place the cursor on the image and try again.",
+        "es": "La posición (fila {row:.0f}, columna {col:.0f}) está fuera de la imagen: ponga el cursor sobre la imagen y repita.",
+    },
+    "store_failed": {
+        "en": "The change was not saved, so the cells are shown as stored: {error}",
+        "es": "El cambio no se guardó, así que las células se muestran como estaban guardadas: {error}",
+    },
+    "review_keys_help": {
+        "en": "Keys: a class letter sets the class of the selected cells; Shift+N adds a cell at the cursor; Enter marks the selected cells as reviewed; Delete removes them. Digits 2, 3 and 4 switch the cells layer to add, select and pan/zoom mode.",
+        "es": "Teclas: la letra de una clase asigna esa clase a las células seleccionadas; Mayús+N añade una célula en el cursor; Intro marca las seleccionadas como revisadas; Supr las elimina. Los dígitos 2, 3 y 4 ponen la capa de células en modo añadir, seleccionar y desplazar/zoom.",
+    },
+    "target": {"en": "Target cells", "es": "Células objetivo"},
+    "active_model": {"en": "Active model: {version}", "es": "Modelo activo: {version}"},
+    "model_shipped": {"en": "{version} (shipped)", "es": "{version} (incluido)"},
+    "model_project": {"en": "{version} (this project)", "es": "{version} (este proyecto)"},
+    "cancel": {"en": "Cancel", "es": "Cancelar"},
+    "predict_running": {"en": "Detecting and classifying cells...", "es": "Detectando y clasificando células..."},
+    "predict_cancelling": {"en": "Cancelling after the current tile...", "es": "Cancelando tras la tesela actual..."},
+    "predict_done": {
+        "en": "Prediction stored: {new} new cells, {matched} cells classified again.",
+        "es": "Predicción guardada: {new} células nuevas, {matched} células reclasificadas.",
+    },
+    "predict_cancelled": {
+        "en": "Prediction cancelled; the tiles finished before stay stored.",
+        "es": "Predicción cancelada; las teselas terminadas antes siguen guardadas.",
+    },
+    "predict_failed": {"en": "Prediction failed: {error}", "es": "La predicción falló: {error}"},
     "research_use": {
         "en": "For research use only. Not a certified medical device.",
         "es": "Solo para uso en investigación. No es un producto sanitario certificado.",

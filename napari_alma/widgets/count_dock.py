@@ -1,0 +1,91 @@
+"""The count dock: the live differential of the slide under review."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import ComboBox, Container, Label, Table
+
+from napari_alma.core.counting import DEFAULT_TARGET
+from napari_alma.core.i18n import tr
+from napari_alma.widgets import count_text
+from napari_alma.widgets.session import get_session, on_session, viewer_language
+
+if TYPE_CHECKING:
+    import napari
+
+
+class CountDock(Container):
+    """Dock showing counts, percentages with 95% intervals, blast %, M:E and warnings.
+
+    It recounts from the project store after every change the review session reports.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose review session is counted.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(label=False)
+        self.viewer = viewer
+        session = get_session(viewer)
+        self.language = session.language if session else viewer_language()
+        lang = self.language
+        self.native.setWindowTitle(tr("dock_count", lang))
+
+        self.target = ComboBox(choices=count_text.TARGETS, value=DEFAULT_TARGET,
+                               label=tr("target", lang))
+        self.target.changed.connect(self.refresh)
+        self.summary = Label(value="")
+        self.table = Table(value=[], columns=self._headers())
+        self.excluded_title = Label(value=tr("excluded_title", lang))
+        self.excluded = Table(value=[], columns=[tr("class", lang), tr("count", lang)])
+        self.warnings = Label(value="")
+        self.hints = Label(value="")
+        self.research_use = Label(value=tr("research_use", lang))
+        self.differential = None
+        self.extend([self.target, self.summary, self.table, self.excluded_title, self.excluded,
+                     self.warnings, self.hints, self.research_use])
+        for label in (self.summary, self.warnings, self.hints, self.research_use):
+            label.native.setWordWrap(True)
+        for table in (self.table, self.excluded):
+            table.native.verticalHeader().setVisible(False)
+            table.read_only = True
+        if session is not None:
+            self._attach(session)
+        on_session(viewer, self._attach)
+
+    def _headers(self) -> list[str]:
+        return [tr(key, self.language) for key in ("class", "count", "percent", "ci95")]
+
+    def _attach(self, session) -> None:
+        session.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self, *_args) -> None:
+        """Recount the session's slide from the store and show the result."""
+        session = get_session(self.viewer)
+        if session is None:
+            self.summary.value = tr("no_session", self.language)
+            return
+        differential = session.project.count(session.slide_id, target=int(self.target.value))
+        self.differential = differential
+        self._show(differential, session.scheme)
+
+    def _show(self, differential, scheme) -> None:
+        lang = self.language
+        self.summary.value = "\n".join(count_text.summary_lines(differential, lang))
+        self.table.value = _table_value(count_text.counted_rows(differential, scheme, lang),
+                                        self._headers())
+        self.excluded.value = _table_value(
+            count_text.excluded_rows(differential, scheme, lang),
+            [tr("class", lang), tr("count", lang)],
+        )
+        self.warnings.value = "\n".join(count_text.warning_lines(differential, lang))
+        self.hints.value = "\n".join(count_text.hint_lines(differential, lang))
+
+
+def _table_value(rows: list[list[str]], columns: list[str]) -> dict:
+    """Return a magicgui ``Table`` value in its split form (data, index, columns)."""
+    return {"data": rows, "index": list(range(len(rows))), "columns": columns}

@@ -1,0 +1,127 @@
+"""Open a slide for review in a napari viewer: image, cells layer and the three docks."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from napari_alma.core.i18n import tr
+from napari_alma.store.project import Project
+from napari_alma.widgets.session import ReviewSession, set_session
+
+logger = logging.getLogger(__name__)
+
+
+def open_in_viewer(
+    viewer,
+    slide_path: str | Path,
+    project_folder: str | Path,
+    reader: str | None = None,
+    predict: bool = True,
+    model_dir: str | Path | None = None,
+) -> ReviewSession:
+    """Show a slide with its cells and the review docks; predict first if it has no cells.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer to fill.
+    slide_path : str or Path
+        Any image the slides reader opens (JPEG, PNG, TIFF, SVS, OME-TIFF, OME-Zarr).
+    project_folder : str or Path
+        The project (created when missing) where cells and labels are stored.
+    reader : str, optional
+        Name recorded with the reader's changes; by default the operating-system user.
+    predict : bool
+        Detect and classify the cells when the slide has none stored yet. This runs on the
+        calling thread (the command line and tests use it); the model dock runs it in a
+        worker thread.
+    model_dir : str or Path, optional
+        The model folder; by default the project's active model.
+
+    Returns
+    -------
+    ReviewSession
+        The viewer's new review session.
+    """
+    from napari_alma.slides.reader import fingerprint, open_slide
+
+    slide = open_slide(slide_path)
+    project = Project(project_folder)
+    slide_id = _register(project, slide_path, slide, fingerprint(slide_path))
+    if predict and not _has_cells(project, slide_id):
+        _predict(project, slide_path, model_dir, viewer)
+    image_layer = add_slide_image(viewer, slide, Path(slide_path).name,
+                                  project.slide(slide_id)["mpp"])
+    session = ReviewSession(viewer, project, slide_id, image_layer, reader=reader)
+    session.add_cells_layer()
+    set_session(viewer, session)
+    session.docks = dock_widgets(viewer, session)
+    viewer.layers.selection.active = session.cells_layer
+    return session
+
+
+def _register(project: Project, slide_path, slide, slide_fingerprint: str) -> str:
+    mpp = slide.mpp
+    return project.register_slide(
+        Path(slide_path).resolve(), slide_fingerprint, tuple(slide.shape[:2]), mpp,
+        "file" if mpp else None,
+    )
+
+
+def _has_cells(project: Project, slide_id: str) -> bool:
+    return len(project.cell_table(slide_id, include_deleted=True)) > 0
+
+
+def _predict(project: Project, slide_path, model_dir, viewer) -> None:
+    from napari.utils.notifications import show_info, show_warning
+
+    from napari_alma.learning.predict import predict_slide
+
+    result = predict_slide(project, slide_path, model_dir=model_dir)
+    language = _language()
+    if not result["new"] and not result["matched"]:
+        show_info(tr("no_cells_found", language))
+    if result.get("mpp_estimated") and result.get("mpp"):
+        show_warning(tr("mpp_estimated", language, mpp=result["mpp"]))
+
+
+def _language() -> str:
+    from napari_alma.widgets.session import viewer_language
+
+    return viewer_language()
+
+
+def add_slide_image(viewer, slide, name: str, mpp: float | None):
+    """Add the slide's pyramid as an RGB image layer scaled to µm when ``mpp`` is known."""
+    levels = list(slide.levels)
+    scale = (mpp, mpp) if mpp else (1.0, 1.0)
+    layer = viewer.add_image(
+        levels if len(levels) > 1 else levels[0],
+        multiscale=len(levels) > 1,
+        rgb=True,
+        name=name,
+        scale=scale,
+    )
+    if mpp:
+        viewer.scale_bar.unit = "um"
+        viewer.scale_bar.visible = True
+    return layer
+
+
+def dock_widgets(viewer, session: ReviewSession) -> dict:
+    """Dock the review, count and model widgets on the right; return them by name."""
+    from napari_alma.widgets.count_dock import CountDock
+    from napari_alma.widgets.model_dock import ModelDock
+    from napari_alma.widgets.review_dock import ReviewDock
+
+    language = session.language
+    widgets = {
+        "review": ReviewDock(viewer),
+        "count": CountDock(viewer),
+        "model": ModelDock(viewer),
+    }
+    titles = {"review": "dock_review", "count": "dock_count", "model": "dock_model"}
+    for name, widget in widgets.items():
+        viewer.window.add_dock_widget(widget, name=tr(titles[name], language), area="right")
+    return widgets

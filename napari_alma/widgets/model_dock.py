@@ -1,0 +1,226 @@
+"""The model dock: pick the active model, and detect and classify the slide's cells."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
+
+from napari_alma.core.i18n import tr
+from napari_alma.widgets.session import get_session, on_session, viewer_language
+
+if TYPE_CHECKING:
+    import napari
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_MODEL_KEY = "active_model"
+PROGRESS_STEPS = 1000
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model folder a project can use: the shipped default or a trained version."""
+
+    path: Path
+    version: str
+    shipped: bool
+
+
+def list_models(project) -> list[ModelEntry]:
+    """Return the shipped default model (when installed) and the project's model versions.
+
+    A folder under ``project.models_folder`` without a valid ``card.json`` is skipped and
+    logged, so one broken folder does not hide the others.
+    """
+    from napari_alma.learning.model import ModelError, default_model_path, read_card
+
+    candidates = [(default_model_path(), True)]
+    if project.models_folder.is_dir():
+        folders = sorted(p for p in project.models_folder.iterdir() if p.is_dir())
+        candidates += [(folder, False) for folder in folders if not folder.name.startswith(".")]
+    entries = []
+    for folder, shipped in candidates:
+        try:
+            card = read_card(folder)
+        except ModelError as err:
+            logger.warning("Skipping model folder %s: %s", folder, err)
+            continue
+        entries.append(ModelEntry(path=folder, version=card["version"], shipped=shipped))
+    return entries
+
+
+def active_model(project, entries: list[ModelEntry]) -> ModelEntry | None:
+    """Return the entry the project uses: its ``active_model`` setting, else the default."""
+    chosen = project.get_meta(ACTIVE_MODEL_KEY)
+    for entry in entries:
+        if chosen and Path(chosen) == entry.path:
+            return entry
+    return next((entry for entry in entries if entry.shipped), entries[0] if entries else None)
+
+
+def set_active_model(project, entry: ModelEntry) -> None:
+    """Store ``entry`` as the project's active model."""
+    project.set_meta(ACTIVE_MODEL_KEY, str(entry.path))
+
+
+def run_prediction(folder: Path, slide_path: str, model_dir: Path | None, progress, cancel):
+    """Predict a slide with a project connection of its own; run off the GUI thread.
+
+    SQLite connections belong to the thread that opened them, so the worker opens the
+    project again instead of using the session's connection.
+    """
+    from napari_alma.learning.predict import predict_slide
+    from napari_alma.store.project import Project
+
+    with Project(folder) as project:
+        return predict_slide(project, slide_path, model_dir=model_dir, progress=progress,
+                             cancel=cancel)
+
+
+class ModelDock(Container):
+    """Dock listing the models, storing the active one and running a prediction.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose review session's slide is predicted.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(label=False)
+        self.viewer = viewer
+        session = get_session(viewer)
+        self.language = session.language if session else viewer_language()
+        lang = self.language
+        self.native.setWindowTitle(tr("model", lang))
+        self.entries: list[ModelEntry] = []
+        self.models = ComboBox(choices=[], label=tr("model", lang))
+        self.active = Label(value="")
+        self.switch_button = PushButton(text=tr("switch_model", lang))
+        self.predict_button = PushButton(text=tr("predict", lang))
+        self.progress = ProgressBar(value=0, min=0, max=PROGRESS_STEPS, visible=False)
+        self.status = Label(value="")
+        self.cancel_button = PushButton(text=tr("cancel", lang), visible=False)
+        self.extend([self.models, self.active, self.switch_button, self.predict_button,
+                     self.progress, self.status, self.cancel_button])
+        self.switch_button.changed.connect(self.switch_model)
+        self.predict_button.changed.connect(self.start_prediction)
+        self.cancel_button.changed.connect(self.cancel_prediction)
+        self.worker = None
+        self._cancel = threading.Event()
+        self._reporter = _make_progress_reporter(self._show_progress)
+        self.reload()
+        on_session(viewer, lambda _session: self.reload())
+
+    def reload(self) -> None:
+        """List the models again and show which one is active."""
+        session = get_session(self.viewer)
+        if session is None:
+            self.active.value = tr("no_session", self.language)
+            return
+        self.entries = list_models(session.project)
+        self.models.choices = [(self._entry_text(entry), entry) for entry in self.entries]
+        current = active_model(session.project, self.entries)
+        if current is not None:
+            self.models.value = current
+        self.active.value = tr("active_model", self.language,
+                               version=current.version if current else "-")
+
+    def _entry_text(self, entry: ModelEntry) -> str:
+        key = "model_shipped" if entry.shipped else "model_project"
+        return tr(key, self.language, version=entry.version)
+
+    def switch_model(self, *_args) -> None:
+        """Store the model chosen in the list as the project's active model."""
+        session = get_session(self.viewer)
+        if session is None or self.models.value is None:
+            return
+        set_active_model(session.project, self.models.value)
+        self.reload()
+
+    def start_prediction(self, *_args):
+        """Run the active model on the slide in a worker thread; return the worker."""
+        from napari.qt.threading import create_worker
+
+        session = get_session(self.viewer)
+        if session is None or self.worker is not None:
+            return None
+        self._cancel.clear()
+        entry = active_model(session.project, self.entries)
+        self.worker = create_worker(
+            run_prediction, session.project.folder, session.slide["path"],
+            entry.path if entry else None, self._reporter.report, self._cancel.is_set,
+            _start_thread=False,
+        )
+        self.worker.returned.connect(self._finished)
+        self.worker.errored.connect(self._failed)
+        self.worker.finished.connect(self._idle)
+        self._set_running(True)
+        self.worker.start()
+        return self.worker
+
+    def cancel_prediction(self, *_args) -> None:
+        """Ask the running prediction to stop before its next tile."""
+        self._cancel.set()
+        self.status.value = tr("predict_cancelling", self.language)
+
+    def _show_progress(self, fraction: float, message: str) -> None:
+        self.progress.value = int(round(max(0.0, min(1.0, fraction)) * PROGRESS_STEPS))
+        self.status.value = message
+
+    def _set_running(self, running: bool) -> None:
+        self.progress.visible = running
+        self.cancel_button.visible = running
+        self.predict_button.enabled = not running
+        self.progress.value = 0
+        self.status.value = tr("predict_running", self.language) if running else ""
+
+    def _finished(self, result: dict) -> None:
+        from napari.utils.notifications import show_info
+
+        session = get_session(self.viewer)
+        if session is not None:
+            session.refresh()
+        show_info(tr("predict_done", self.language, new=len(result["new"]),
+                     matched=len(result["matched"])))
+
+    def _failed(self, error: Exception) -> None:
+        from napari.utils.notifications import show_error, show_info
+
+        from napari_alma.learning.predict import PredictionCancelled
+
+        session = get_session(self.viewer)
+        if session is not None:
+            session.refresh()
+        if isinstance(error, PredictionCancelled):
+            show_info(tr("predict_cancelled", self.language))
+            return
+        logger.error("Prediction failed: %s", error)
+        show_error(tr("predict_failed", self.language, error=error))
+
+    def _idle(self) -> None:
+        self.worker = None
+        self._set_running(False)
+
+
+def _make_progress_reporter(slot):
+    """Return a QObject whose ``report(fraction, message)`` may be called from any thread.
+
+    The Qt signal is queued to the GUI thread, where ``slot`` updates the widgets.
+    """
+    from qtpy.QtCore import QObject, Signal
+
+    class ProgressReporter(QObject):
+        progressed = Signal(float, str)
+
+        def report(self, fraction: float, message: str = "") -> None:
+            self.progressed.emit(float(fraction), str(message))
+
+    reporter = ProgressReporter()
+    reporter.progressed.connect(slot)
+    return reporter

@@ -1,0 +1,79 @@
+"""How the cells Points layer looks: features, face and border colours, point size.
+
+Plain numpy/pandas, so the look of the layer is tested without Qt or napari.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from napari_alma.core.scheme import ClassScheme
+from napari_alma.store.labels import effective_labels
+
+CELL_DIAMETER_UM = 12.0
+# NOTE: used only when a slide has no µm/px at all; a typical 100x smear field puts a
+# 12 µm leukocyte at roughly 50 pixels, and the size is only a display choice.
+FALLBACK_CELL_DIAMETER_PX = 48.0
+REVIEWED_BORDER = (1.0, 1.0, 1.0, 1.0)
+UNREVIEWED_BORDER = (0.1, 0.1, 0.1, 1.0)
+REVIEWED_BORDER_WIDTH = 0.25
+UNREVIEWED_BORDER_WIDTH = 0.05
+UNKNOWN_CLASS_RGBA = (0.5, 0.5, 0.5, 1.0)
+FEATURE_COLUMNS = ("cell_id", "class", "predicted_class", "confidence", "reviewed")
+
+
+def point_size(mpp: float | None) -> float:
+    """Return the diameter of a cell marker in level-0 pixels (about 12 µm)."""
+    if not mpp:
+        return FALLBACK_CELL_DIAMETER_PX
+    return CELL_DIAMETER_UM / mpp
+
+
+def layer_features(table: pd.DataFrame) -> pd.DataFrame:
+    """Return the Points layer features of a cell table, one row per cell.
+
+    ``class`` is the effective label (the reader's class, else the model's), which is
+    what the face colour shows; ``reviewed`` is True once a reader labelled the cell.
+    """
+    return pd.DataFrame(
+        {
+            "cell_id": table["cell_id"].astype(int).to_numpy(),
+            "class": effective_labels(table).astype(str).to_numpy(),
+            "predicted_class": table["predicted_class"].astype(str).to_numpy(),
+            "confidence": pd.to_numeric(table["confidence"], errors="coerce").to_numpy(float),
+            "reviewed": (table["class"] != "").to_numpy(bool),
+        }
+    )
+
+
+def empty_features() -> pd.DataFrame:
+    """Return features with the layer's columns and no rows."""
+    return pd.DataFrame(
+        {
+            "cell_id": pd.Series([], dtype=int),
+            "class": pd.Series([], dtype=object),
+            "predicted_class": pd.Series([], dtype=object),
+            "confidence": pd.Series([], dtype=float),
+            "reviewed": pd.Series([], dtype=bool),
+        }
+    )
+
+
+def face_colors(classes, scheme: ClassScheme) -> np.ndarray:
+    """Return (N, 4) float RGBA face colours: each class's fixed scheme colour."""
+    colors = [scheme[code].rgba if code in scheme else UNKNOWN_CLASS_RGBA for code in classes]
+    return np.asarray(colors, dtype=float).reshape(-1, 4)
+
+
+def border_colors(reviewed) -> np.ndarray:
+    """Return (N, 4) float RGBA border colours: white when reviewed, dark otherwise."""
+    reviewed = np.asarray(reviewed, dtype=bool)
+    colors = np.where(reviewed[:, None], REVIEWED_BORDER, UNREVIEWED_BORDER)
+    return colors.astype(float).reshape(-1, 4)
+
+
+def border_widths(reviewed) -> np.ndarray:
+    """Return (N,) border widths, relative to the point size: thick when reviewed."""
+    reviewed = np.asarray(reviewed, dtype=bool)
+    return np.where(reviewed, REVIEWED_BORDER_WIDTH, UNREVIEWED_BORDER_WIDTH).astype(float)

@@ -1,0 +1,114 @@
+"""The review dock: reader name, one button per class, add, delete and mark-reviewed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import Container, Label, LineEdit, PushButton
+
+from napari_alma.core.i18n import tr
+from napari_alma.core.scheme import CellClass, default_scheme
+from napari_alma.store.project import default_reader
+from napari_alma.widgets import keys
+from napari_alma.widgets.session import get_session, on_session, viewer_language
+
+if TYPE_CHECKING:
+    import napari
+
+BUTTONS_PER_ROW = 2
+
+
+def class_button_text(cell_class: CellClass, language: str) -> str:
+    """Return a class button's text: its key and its name, e.g. "[b] blast"."""
+    return f"[{cell_class.key}] {cell_class.name(language)}"
+
+
+def text_color_for(background: str) -> str:
+    """Return black or white, whichever reads better on the ``#rrggbb`` background."""
+    red, green, blue = (int(background[i : i + 2], 16) for i in (1, 3, 5))
+    luminance = 0.299 * red + 0.587 * green + 0.114 * blue
+    return "#000000" if luminance > 140 else "#ffffff"
+
+
+class ReviewDock(Container):
+    """Dock that stores the reader's corrections of the selected cells.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose review session the buttons act on.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(label=False)
+        self.viewer = viewer
+        session = get_session(viewer)
+        self.language = session.language if session else viewer_language()
+        self.scheme = session.scheme if session else default_scheme()
+        self.native.setWindowTitle(tr("dock_review", self.language))
+
+        self.reader = LineEdit(
+            value=session.reader if session else default_reader(),
+            label=tr("reader", self.language),
+        )
+        self.reader.changed.connect(self._set_reader)
+        self.class_buttons = self._make_class_buttons()
+        self.add_button = self._action_button("add_cell", keys.add_cell_at_cursor)
+        self.delete_button = self._action_button("delete_cells", keys.delete_selected)
+        self.review_button = self._action_button("mark_reviewed", keys.mark_reviewed)
+        self.extend([
+            Container(widgets=[self.reader]),
+            Label(value=tr("apply_class", self.language)),
+            *self._rows(list(self.class_buttons.values())),
+            self.add_button, self.delete_button, self.review_button,
+            Label(value=tr("review_keys_help", self.language)),
+        ])
+        if session is not None:
+            keys.bind_review_keys(session)
+        on_session(viewer, self._attach)
+
+    def _make_class_buttons(self) -> dict[str, PushButton]:
+        buttons = {}
+        for cell_class in self.scheme.classes:
+            button = PushButton(text=class_button_text(cell_class, self.language))
+            button.native.setStyleSheet(
+                f"background-color: {cell_class.color}; "
+                f"color: {text_color_for(cell_class.color)};"
+            )
+            button.tooltip = f"{cell_class.code}: {cell_class.name(self.language)}"
+            button.changed.connect(self._apply_callback(cell_class.code))
+            buttons[cell_class.code] = button
+        return buttons
+
+    def _rows(self, buttons: list[PushButton]) -> list[Container]:
+        return [
+            Container(widgets=buttons[i : i + BUTTONS_PER_ROW], layout="horizontal",
+                      labels=False)
+            for i in range(0, len(buttons), BUTTONS_PER_ROW)
+        ]
+
+    def _action_button(self, text_key: str, action) -> PushButton:
+        button = PushButton(text=tr(text_key, self.language))
+        button.changed.connect(lambda: self._run(action))
+        return button
+
+    def _apply_callback(self, code: str):
+        return lambda: self._run(keys.apply_class, code)
+
+    def _run(self, action, *args):
+        session = get_session(self.viewer)
+        if session is None:
+            from napari.utils.notifications import show_info
+
+            show_info(tr("no_session", self.language))
+            return None
+        return keys.run_action(session, action, session, *args)
+
+    def _set_reader(self, value: str) -> None:
+        session = get_session(self.viewer)
+        if session is not None:
+            session.reader = value.strip() or default_reader()
+
+    def _attach(self, session) -> None:
+        self.reader.value = session.reader
+        keys.bind_review_keys(session)
