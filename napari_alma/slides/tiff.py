@@ -1,0 +1,216 @@
+"""TIFF slides through tifffile: plain fields, tiled pyramids, OME-TIFF and Aperio SVS."""
+
+from __future__ import annotations
+
+import logging
+import struct
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import numpy as np
+
+from napari_alma.slides.axes import to_image_layout
+from napari_alma.slides.metadata import length_in_micrometres, plausible_mpp, split_private
+from napari_alma.slides.slide import Slide, cannot_open
+
+logger = logging.getLogger(__name__)
+
+# tifffile flags that name a vendor flavour, checked in this order. No flag: plain TIFF.
+_FORMAT_FLAGS = (
+    ("svs", "svs"),
+    ("ome", "ome-tiff"),
+    ("ndpi", "ndpi"),
+    ("scn", "scn"),
+    ("bif", "bif"),
+    ("philips", "philips-tiff"),
+)
+_RESOLUTION_UNIT_UM = {2: 25400.0, 3: 10000.0}  # TIFF ResolutionUnit: 2 inch, 3 centimetre
+_BASELINE_TAGS = ("Software", "Make", "Model", "DateTime", "Artist", "HostComputer")
+_REMEDY_DAMAGED = "Copy the file again from the scanner or its source."
+
+
+def open_tiff(path: Path) -> Slide:
+    """Open a TIFF file as a lazy slide, one dask array per stored pyramid level.
+
+    Pyramid levels are taken from tifffile's ``series[0].levels`` (SubIFDs, or reduced
+    pages as in SVS), or else from the following series when they are smaller copies
+    of the first one. Only tags are read here, and the pixel data are read by chunk
+    (tile or strip) when a level is indexed.
+
+    Parameters
+    ----------
+    path : Path
+        An existing, non-empty file that starts with a TIFF header.
+
+    Returns
+    -------
+    Slide
+        The file handle stays open in ``Slide.resources`` until ``Slide.close``.
+
+    Raises
+    ------
+    SlideError
+        When tifffile cannot parse the file, or tile data lie past the end of the file.
+    """
+    import tifffile
+
+    try:
+        tif = tifffile.TiffFile(path)
+    except (tifffile.TiffFileError, ValueError, OSError, struct.error, IndexError) as err:
+        raise cannot_open(path, f"it is not a readable TIFF file ({err})", _REMEDY_DAMAGED) from err
+    try:
+        return _slide_from_tiff(path, tif)
+    except BaseException:
+        tif.close()
+        raise
+
+
+def _slide_from_tiff(path: Path, tif) -> Slide:
+    if not tif.series:
+        raise cannot_open(path, "the TIFF file contains no image", _REMEDY_DAMAGED)
+    sources = _level_sources(tif)
+    _check_complete(path, [tif.series[index].levels[level] for index, level in sources])
+    levels = [_level_array(tif, path, index, level) for index, level in sources]
+    file_format = _tiff_format(tif)
+    page = tif.series[0].pages[0]
+    mpp = plausible_mpp(_tiff_mpp(tif, page, file_format), f"{path} metadata")
+    public, private = split_private(_tiff_fields(tif, page, file_format))
+    return Slide(path, levels, mpp, file_format, public, private, resources=[tif])
+
+
+def _level_sources(tif) -> list[tuple[int, int]]:
+    """Return (series index, level index) per pyramid level, full resolution first."""
+    main = tif.series[0]
+    if len(main.levels) > 1:
+        return [(0, level) for level in range(len(main.levels))]
+    sources = [(0, 0)]
+    if _tiff_format(tif) != "tiff":
+        return sources  # vendor files keep labels and thumbnails in the other series
+    for index in range(1, len(tif.series)):
+        if not _is_reduced_copy(tif.series[sources[-1][0]], tif.series[index]):
+            break
+        sources.append((index, 0))
+    return sources
+
+
+def _is_reduced_copy(previous, candidate) -> bool:
+    # Pages written one after the other without SubIFDs or the reduced-image flag come
+    # back as separate series. One counts as the next level when it has the same axes and
+    # dtype and shrinks both sides by the same integer factor (rounded either way).
+    if candidate.axes != previous.axes or candidate.dtype != previous.dtype:
+        return False
+    sides = [previous.axes.index("Y"), previous.axes.index("X")]
+    factor = round(previous.shape[sides[0]] / max(candidate.shape[sides[0]], 1))
+    if factor < 2:
+        return False
+    return all(abs(previous.shape[axis] / factor - candidate.shape[axis]) <= 1 for axis in sides)
+
+
+def _check_complete(path: Path, level_series: list) -> None:
+    size = path.stat().st_size
+    for series in level_series:
+        for page in series.pages:
+            if page is None or not page.dataoffsets:
+                continue
+            offsets = np.asarray(page.dataoffsets, dtype=np.int64)
+            ends = offsets + np.asarray(page.databytecounts, dtype=np.int64)
+            last = int(np.argmax(ends))
+            if ends[last] > size:
+                raise cannot_open(
+                    path,
+                    f"the file is truncated: chunk {last} of page {page.index} expects "
+                    f"{int(page.databytecounts[last])} bytes of image data at offset "
+                    f"{int(offsets[last])}, but the file ends at byte {size}",
+                    _REMEDY_DAMAGED,
+                )
+
+
+def _level_array(tif, path: Path, series_index: int, level: int):
+    import dask.array as da
+    import zarr
+
+    store = tif.aszarr(series=series_index, level=level)
+    array = da.from_zarr(zarr.open_array(store, mode="r"))
+    return to_image_layout(array, tif.series[series_index].levels[level].axes, path)
+
+
+def _tiff_format(tif) -> str:
+    for flag, name in _FORMAT_FLAGS:
+        if getattr(tif, f"is_{flag}", False):
+            return name
+    return "tiff"
+
+
+def _tiff_mpp(tif, page, file_format: str) -> float | None:
+    if file_format == "ome-tiff":
+        return _ome_mpp(tif.ome_metadata)
+    if file_format == "svs":
+        mpp = _svs_fields(page.description).get("MPP")
+        return float(mpp) if isinstance(mpp, (int, float)) else None
+    return _resolution_mpp(page)
+
+
+def _resolution_mpp(page) -> float | None:
+    tags = page.tags
+    if "XResolution" not in tags:
+        return None
+    numerator, denominator = tags["XResolution"].value
+    unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
+    unit_um = _RESOLUTION_UNIT_UM.get(unit)
+    if unit_um is None or numerator <= 0 or denominator <= 0:
+        return None
+    return unit_um * denominator / numerator
+
+
+def _ome_mpp(ome_xml: str | None) -> float | None:
+    if not ome_xml:
+        return None
+    try:
+        root = ElementTree.fromstring(ome_xml)
+    except ElementTree.ParseError as err:
+        logger.warning("Ignoring unreadable OME-XML: %s", err)
+        return None
+    for element in root.iter():
+        if element.tag.endswith("}Pixels") and "PhysicalSizeX" in element.attrib:
+            unit = element.attrib.get("PhysicalSizeXUnit", "µm")
+            return length_in_micrometres(float(element.attrib["PhysicalSizeX"]), unit)
+    return None
+
+
+def _svs_fields(description: str) -> dict:
+    """Parse an Aperio ImageDescription: a header, then ``|key = value`` fields."""
+    parts = description.split("|")
+    fields = {"Header": parts[0].strip()}
+    for part in parts[1:]:
+        key, separator, value = part.partition("=")
+        if separator:
+            fields[key.strip()] = _number_or_text(value.strip())
+    return fields
+
+
+def _number_or_text(value: str):
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
+
+
+def _tiff_fields(tif, page, file_format: str) -> dict:
+    fields = {
+        "compression": page.compression.name,
+        "photometric": page.photometric.name,
+        "dtype": str(page.dtype),
+        "axes": tif.series[0].axes,
+    }
+    if page.is_tiled:
+        fields["tile_shape"] = [int(page.tilelength), int(page.tilewidth)]
+    for name in _BASELINE_TAGS:
+        if name in page.tags:
+            fields[name] = str(page.tags[name].value)
+    if file_format == "svs":
+        fields.update(_svs_fields(page.description))
+    elif page.description:
+        fields["ImageDescription"] = page.description
+    return fields
