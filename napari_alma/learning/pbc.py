@@ -23,6 +23,7 @@ import os
 import shlex
 import shutil
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -157,8 +158,9 @@ def stratified_test_split(labels: np.ndarray, fraction: float, seed: int) -> np.
 
 def run_train(data_dir: Path, model_dir: Path, seed: int, epochs: int | None) -> list[str]:
     """Run the ``train`` command of the napari-alma CLI and return its arguments."""
+    version = f"pbc-{datetime.now(timezone.utc):%Y.%m.%d}-1"
     args = ["train", str(data_dir), "--out", str(model_dir), "--device", "cpu",
-            "--seed", str(seed)]
+            "--seed", str(seed), "--version", version]
     if epochs:
         args += ["--epochs", str(epochs)]
     try:
@@ -170,7 +172,7 @@ def run_train(data_dir: Path, model_dir: Path, seed: int, epochs: int | None) ->
 
         logger.warning("napari_alma.cli is missing; calling train_model directly")
         train_model(data_dir, model_dir, device="cpu", epochs=epochs, seed=seed,
-                    command="napari-alma " + shlex.join(args))
+                    command="napari-alma " + shlex.join(args), version=version)
         return args
     status = cli_main(args)
     if status not in (None, 0):
@@ -196,10 +198,13 @@ def evaluate_on_test(data_dir: Path, model_dir: Path) -> dict:
     return metrics_entry(metrics, model.classes, split, len(test))
 
 
-def finish_card(model_dir: Path, test_metrics: dict, build_command: str, mpp: dict) -> dict:
+def finish_card(model_dir: Path, test_metrics: dict, train_args: list[str], build_command: str,
+                mpp: dict) -> dict:
     """Move the validation metrics aside, store the test metrics and build facts in the card."""
     card_path = model_dir / "card.json"
     card = json.loads(card_path.read_text(encoding="utf-8"))
+    # The CLI records sys.argv, which here is this script's; store the train call itself.
+    card["training"]["command"] = "napari-alma " + shlex.join(train_args)
     card["validation_metrics"] = card["metrics"]
     card["metrics"] = test_metrics
     card["training"]["build_command"] = build_command
@@ -284,8 +289,9 @@ def build_default_model(out_dir, pbc_dir, install: bool = False, epochs: int | N
     logger.info("Pixel size %s", mpp["basis"])
     data_dir = build_export(records, out_dir / "pbc_al", mpp, seed)
     model_dir = out_dir / "model"
-    run_train(data_dir, model_dir, seed, epochs)
-    card = finish_card(model_dir, evaluate_on_test(data_dir, model_dir), build_command, mpp)
+    train_args = run_train(data_dir, model_dir, seed, epochs)
+    test_metrics = evaluate_on_test(data_dir, model_dir)
+    card = finish_card(model_dir, test_metrics, train_args, build_command, mpp)
     if install:
         install_default(model_dir, card)
     return card

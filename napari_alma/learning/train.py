@@ -121,7 +121,7 @@ def train_model(
     normalization = parent.card["normalization"] if parent else _normalization(data["train_x"])
     network = _initial_network(classes, parent)
     max_epochs = epochs or (FINETUNE_EPOCHS if parent else SCRATCH_EPOCHS)
-    settings = {"epochs": max_epochs, "lr": 1e-3 if parent else 3e-3, "seed": seed,
+    settings = {"epochs": max_epochs, "lr": 5e-4 if parent else 1.5e-3, "seed": seed,
                 "device": device, "normalization": normalization}
     started = time.monotonic()
     result = _fit(network, data, settings, progress, cancel)
@@ -292,7 +292,7 @@ def _fit(network, data: dict, settings: dict, progress, cancel) -> dict:
     sample_weights = torch.from_numpy(_balanced_weights(data["train_y"], data["train_w"]))
     steps = max(1, math.ceil(len(train_y) / BATCH_SIZE))
     network.to(device)
-    optimizer = torch.optim.AdamW(network.parameters(), lr=settings["lr"], weight_decay=5e-4)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=settings["lr"], weight_decay=1e-2)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=settings["lr"], total_steps=max_epochs * steps, pct_start=0.15
     )
