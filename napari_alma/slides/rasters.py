@@ -169,7 +169,8 @@ class _DecodedImage:
         if _is_16bit_colour_png(self.path):
             return _decode_png16(self.path, self.header["orientation"])
         with Image.open(self.path) as image:
-            image = ImageOps.exif_transpose(image)
+            if self.header["orientation"] != 1:
+                image = ImageOps.exif_transpose(image)
             if self.header["convert"] is not None:
                 image = image.convert(self.header["convert"])
             return np.asarray(image).astype(self.dtype, copy=False)
