@@ -37,7 +37,7 @@ CARD_FIELDS = {
 
 
 class ModelError(ValueError):
-    """A model folder is missing a file, holds a pickle, or has an invalid card."""
+    """A model folder is missing a file, contains a pickle, or has an invalid card."""
 
 
 def build_network(num_classes: int, widths=DEFAULT_WIDTHS, dropout: float = 0.3):
@@ -138,7 +138,8 @@ class CellClassifier:
         """Model version, e.g. ``pbc-2026.12.04-1``."""
         return str(self.card["version"])
 
-    def predict(self, crops, device: str = "cpu", batch_size: int = 64) -> np.ndarray:
+    def predict(self, crops, device: str = "cpu", batch_size: int = 64,
+                tta: bool = False) -> np.ndarray:
         """Classify cell crops.
 
         Parameters
@@ -150,6 +151,9 @@ class CellClassifier:
             A torch device name ("cpu", "cuda", "mps") or "auto".
         batch_size : int
             Crops per forward pass.
+        tta : bool
+            Average the probabilities over the 8 flips and 90-degree rotations of each
+            crop (test-time augmentation); 8 times slower.
 
         Returns
         -------
@@ -165,11 +169,24 @@ class CellClassifier:
         with torch.inference_mode():
             for start in range(0, len(crops), batch_size):
                 batch = to_tensor(crops[start : start + batch_size], self.card["normalization"])
-                logits = network(batch.to(device))
-                outputs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+                outputs.append(_forward(network, batch.to(device), tta).cpu().numpy())
         if not outputs:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         return np.concatenate(outputs).astype(np.float32)
+
+
+def _forward(network, batch, tta: bool):
+    """Return softmax probabilities, averaged over the 8 dihedral transforms when ``tta``."""
+    import torch
+
+    if not tta:
+        return torch.softmax(network(batch).float(), dim=1)
+    total = 0
+    for flipped in (batch, batch.flip(3)):
+        for turns in range(4):
+            rotated = torch.rot90(flipped, turns, dims=(2, 3))
+            total = total + torch.softmax(network(rotated).float(), dim=1)
+    return total / 8
 
 
 def resize_crops(crops: np.ndarray, size: int) -> np.ndarray:

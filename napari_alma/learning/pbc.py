@@ -37,15 +37,15 @@ ATTRIBUTION = (
 )
 # PBC file-name prefix -> bone_marrow scheme code. IG (immature granulocyte, stage not
 # given) and NEUTROPHIL (band or segmented not given) are parent labels, so their images
-# are left out; they serve only for the pixel-size estimate below.
+# are left out of training and testing. NEUTROPHIL boxes serve only the pixel-size estimate.
 PBC_TO_SCHEME = {
     "BA": "BAS", "BNE": "NGB", "EO": "EOS", "ERB": "EBO", "LY": "LYT",
     "MMY": "MMZ", "MO": "MON", "MY": "MYB", "PMY": "PMO", "SNE": "NGS",
 }
 NEUTROPHIL_PREFIXES = ("BNE", "SNE", "NEUTROPHIL")
 NEUTROPHIL_DIAMETER_UM = 13.5
-CROP_UM = 24.0
-CROP_PX = 80
+CROP_UM = 20.0
+CROP_PX = 96
 TEST_FRACTION = 0.2
 SEED = 0
 
@@ -120,19 +120,19 @@ def build_export(records: list[dict], out_dir, mpp: dict, seed: int = SEED) -> P
     from napari_alma.learning.al_format import write_al_export
     from napari_alma.learning.crops import extract_crops
 
-    kept = [r for r in records if r["prefix"] in PBC_TO_SCHEME]
+    mapped = [r for r in records if r["prefix"] in PBC_TO_SCHEME]
     crops = np.stack([
         extract_crops(io.imread(r["image"])[..., :3], [(r["row"], r["col"])], mpp["mpp"],
                       CROP_UM, CROP_PX)[0]
-        for r in kept
+        for r in mapped
     ])
     table = pd.DataFrame({
-        "slide_id": [r["cell_id"] for r in kept],
-        "cell_id": [r["cell_id"] for r in kept],
-        "row": [r["row"] for r in kept], "col": [r["col"] for r in kept],
-        "row_um": [r["row"] * mpp["mpp"] for r in kept],
-        "col_um": [r["col"] * mpp["mpp"] for r in kept],
-        "class": [PBC_TO_SCHEME[r["prefix"]] for r in kept],
+        "slide_id": [r["cell_id"] for r in mapped],
+        "cell_id": [r["cell_id"] for r in mapped],
+        "row": [r["row"] for r in mapped], "col": [r["col"] for r in mapped],
+        "row_um": [r["row"] * mpp["mpp"] for r in mapped],
+        "col_um": [r["col"] * mpp["mpp"] for r in mapped],
+        "class": [PBC_TO_SCHEME[r["prefix"]] for r in mapped],
         "source": "added", "reader": "PBC experts", "weight": 1.0,
     })
     table["split"] = stratified_test_split(table["class"].to_numpy(), TEST_FRACTION, seed)

@@ -1,10 +1,10 @@
 """Train a cell classifier on an active-learning export, from scratch or from a parent model.
 
-:func:`train_model` is what ``napari-alma train DATA [--from MODEL] --out MODEL_DIR`` runs:
-it splits the labelled cells into train and validation by slide, samples classes evenly,
-augments (flips, rotations, small scale and stain changes), trains with AdamW and a cosine
-learning rate, stops early on validation balanced accuracy, and writes a model folder whose
-card records the data, the command and the validation metrics.
+:func:`train_model` is what ``napari-alma train DATA [--from MODEL] --out MODEL_DIR`` runs.
+It splits the labelled cells into train and validation by slide and samples classes evenly.
+It augments with flips, rotations, small scale and stain changes, trains with AdamW and a
+one-cycle cosine learning rate, and stops early on validation balanced accuracy. The model
+folder it writes has a card with the data, the command and the validation metrics.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ logger = logging.getLogger(__name__)
 VAL_FRACTION = 0.2
 MAX_INPUT_PX = 96
 DEFAULT_INPUT_PX = 80
-SCRATCH_EPOCHS = 60
+SCRATCH_EPOCHS = 50
 FINETUNE_EPOCHS = 20
-PATIENCE = 15
+PATIENCE = 20
 BATCH_SIZE = 32
 
 
@@ -79,8 +79,8 @@ def train_model(
         "auto" (cuda, then mps, else cpu), "cpu", "cuda" or "mps". Mixed precision is used
         on cuda only.
     epochs : int, optional
-        Maximum epochs; default 60 from scratch, 20 when fine-tuning. Training stops
-        earlier when validation balanced accuracy has not improved for 15 epochs.
+        Maximum epochs; default 50 from scratch, 20 when fine-tuning. Training stops
+        earlier when validation balanced accuracy has not improved for 20 epochs.
     seed : int
         Seed of the split, the sampling, the augmentation and the initial weights.
     progress : callable(fraction: float, message: str), optional
@@ -350,9 +350,9 @@ def _train_step(network, inputs, labels, optimizer, scaler, device: str) -> floa
 def augment(batch, generator, normalization: dict):
     """Randomly flip, rotate, rescale, shift and stain-jitter a (N, 3, px, px) uint8 batch.
 
-    Returns the normalised float32 batch. Rotations are by any angle (which includes the
-    90-degree ones); scale varies by ±10 %, shift by ±4 % of the side, brightness and
-    contrast by ±10 %, each channel's gain by ±5 % (a small stain hue change).
+    Returns the normalised float32 batch. Rotations are by any angle, so they include the
+    90-degree ones. Scale varies by ±10 %, shift by ±4 % of the side, brightness and
+    contrast by ±10 %, and each channel's gain by ±5 %, a small change of stain hue.
     """
     import torch
     from torch.nn import functional

@@ -192,3 +192,12 @@ def test_default_model_classifies_held_out_pbc(data_root):
     assert correct.mean() >= 0.7, list(zip(labels[chosen], predicted))
     for code in ("LYT", "EOS", "EBO"):
         assert correct[labels[chosen] == code].sum() >= 2
+
+
+def test_predict_tta_averages_dihedral_views(tiny_model):
+    model = load_model(tiny_model)
+    crops = np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    probs = model.predict(crops, tta=True)
+    rotated = model.predict(np.rot90(crops, 1, axes=(1, 2)).copy(), tta=True)
+    np.testing.assert_allclose(probs, rotated, atol=1e-5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
