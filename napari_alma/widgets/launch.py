@@ -65,7 +65,7 @@ def _register(project: Project, slide_path, slide, slide_fingerprint: str) -> st
     mpp = slide.mpp
     return project.register_slide(
         Path(slide_path).resolve(), slide_fingerprint, tuple(slide.shape[:2]), mpp,
-        "file" if mpp else None,
+        "metadata" if mpp else None,
     )
 
 

@@ -39,7 +39,7 @@ def list_models(project) -> list[ModelEntry]:
     """
     from napari_alma.learning.model import ModelError, default_model_path, read_card
 
-    candidates = [(default_model_path(), True)]
+    candidates = [(default_model_path(), True)] if default_model_path().is_dir() else []
     if project.models_folder.is_dir():
         folders = sorted(p for p in project.models_folder.iterdir() if p.is_dir())
         candidates += [(folder, False) for folder in folders if not folder.name.startswith(".")]
@@ -155,7 +155,7 @@ class ModelDock(Container):
         self.worker = create_worker(
             run_prediction, session.project.folder, session.slide["path"],
             entry.path if entry else None, self._reporter.report, self._cancel.is_set,
-            _start_thread=False,
+            _start_thread=False, _ignore_errors=True,
         )
         self.worker.returned.connect(self._finished)
         self.worker.errored.connect(self._failed)

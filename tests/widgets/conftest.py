@@ -55,3 +55,27 @@ def review(make_napari_viewer, project_with_cells, field_path):
     yield session
     session.project.close()
 
+
+
+def save_tiny_model(folder, version, classes=("NGS", "LYT", "EOS", "MON")):
+    """Write an untrained classifier folder: real format, random weights, fast on CPU."""
+    import torch
+
+    from napari_alma.learning.model import (
+        CARD_FORMAT,
+        CARD_FORMAT_VERSION,
+        architecture_params,
+        build_network,
+        save_model,
+    )
+
+    torch.manual_seed(0)
+    widths = (4, 8, 8, 8)
+    card = {
+        "format": CARD_FORMAT, "format_version": CARD_FORMAT_VERSION, "version": version,
+        "parent_version": None, "scheme": "bone_marrow", "classes": list(classes),
+        "input_um": 20.0, "input_px": 24,
+        "normalization": {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+        "architecture": architecture_params(widths),
+    }
+    return save_model(build_network(len(classes), widths=widths), card, folder)
