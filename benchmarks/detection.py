@@ -1,7 +1,14 @@
 """Measure nucleated-cell detection on the real annotated smear images.
 
-``python -m benchmarks detection [--dataset bccd|segpc|all] [--no-per-image]`` prints one
+``python -m benchmarks detection [--dataset pbc|bccd|segpc|all] [--no-per-image]`` prints one
 JSON object per data set and µm/px mode:
+
+- PBC (peripheral blood, one box around the central leukocyte or erythroblast per image):
+  the development set of the detector. Per PBC class, the fraction of images whose box
+  holds exactly one detection, none, or two or more (a double count), and the number of
+  detections outside the box (mostly other cells in frame, which are not boxed). It runs
+  with the µm/px the detector estimates from each image, as the product does, and with the
+  PBC-wide estimate from the neutrophil boxes (:func:`napari_alma.learning.pbc.estimate_mpp`).
 
 - BCCD (peripheral blood, VOC boxes): a detection matches a WBC box when its position lies
   inside the box, one-to-one. A second detection inside an already matched box is a double
@@ -33,7 +40,7 @@ SEGPC_MIN_COMPONENT_UM2 = 25.0  # a small cell, 6 µm across
 def main(argv: list[str]) -> int:
     """Run the detection benchmark; see the module docstring for the figures."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks detection")
-    parser.add_argument("--dataset", choices=["bccd", "segpc", "all"], default="all")
+    parser.add_argument("--dataset", choices=["pbc", "bccd", "segpc", "all"], default="all")
     parser.add_argument("--no-per-image", action="store_true", help="omit per-image rows")
     parser.add_argument(
         "--min-component-um2",
@@ -46,6 +53,10 @@ def main(argv: list[str]) -> int:
     machine = machine_info()
     per_image = not args.no_per_image
 
+    if args.dataset in ("pbc", "all"):
+        for record in _pbc_records(root, per_image):
+            record["machine"] = machine
+            emit(record)
     if args.dataset in ("bccd", "all"):
         images = _bccd_images(root)
         reference = _bccd_reference_mpp(images)
@@ -93,6 +104,68 @@ def _mpp_summary(values: list[float], reference: float | None) -> dict:
         summary["mpp_relative_error_median"] = round(float(np.median(error)), 3)
         summary["mpp_relative_error_max_abs"] = round(float(np.max(np.abs(error))), 3)
     return summary
+
+
+# ---------------------------------------------------------------- PBC
+
+
+def _pbc_records(root: Path, per_image: bool) -> list[dict]:
+    from napari_alma.learning.pbc import estimate_mpp, read_pbc
+
+    cells = read_pbc(root / "pbc_wbc_yolo")
+    reference = estimate_mpp(cells)["mpp"]
+    records = []
+    for mode, mpp in (("estimated", None), ("reference_neutrophil_boxes", reference)):
+        record = _run_pbc(cells, mpp, per_image)
+        record.update(mode=mode, reference_mpp=reference)
+        records.append(record)
+    return records
+
+
+def _pbc_box(cell: dict) -> tuple[float, float, float, float]:
+    half_rows, half_cols = cell["box_rows"] / 2, cell["box_cols"] / 2
+    return (cell["row"] - half_rows, cell["col"] - half_cols,
+            cell["row"] + half_rows, cell["col"] + half_cols)
+
+
+def _run_pbc(cells: list[dict], mpp: float | None, per_image: bool) -> dict:
+    rows, seconds, megapixels, mpps = [], [], [], []
+    for cell in cells:
+        image = _read_rgb(cell["image"])
+        detections, elapsed = _timed_detect(image, mpp)
+        box = _pbc_box(cell)
+        inside = int(sum(_inside(p, box) for p in detections.positions))
+        rows.append({"image": cell["cell_id"], "class": cell["prefix"], "inside": inside,
+                     "outside": len(detections) - inside})
+        seconds.append(elapsed)
+        megapixels.append(image.shape[0] * image.shape[1] / 1e6)
+        mpps.append(detections.mpp)
+    record = {
+        "benchmark": "detection",
+        "dataset": "pbc",
+        "images": len(rows),
+        "all_classes": _pbc_summary(rows),
+        "per_class": {
+            name: _pbc_summary([r for r in rows if r["class"] == name])
+            for name in sorted({r["class"] for r in rows})
+        },
+        **_mpp_summary(mpps, None),
+        **_timing(seconds, megapixels),
+    }
+    if per_image:
+        record["per_image"] = rows
+    return record
+
+
+def _pbc_summary(rows: list[dict]) -> dict:
+    inside = np.asarray([r["inside"] for r in rows])
+    return {
+        "images": len(rows),
+        "one": round(float(np.mean(inside == 1)), 3),
+        "none": round(float(np.mean(inside == 0)), 3),
+        "double": round(float(np.mean(inside >= 2)), 3),
+        "outside_per_image": round(float(np.mean([r["outside"] for r in rows])), 3),
+    }
 
 
 # ---------------------------------------------------------------- BCCD

@@ -17,7 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from napari_alma.learning.detection_scale import estimate_mpp
-from napari_alma.learning.detection_stain import block_mean, nucleus_stain, nucleus_threshold
+from napari_alma.learning.detection_stain import (
+    block_mean,
+    nucleus_stain,
+    nucleus_threshold,
+    optical_density,
+)
 
 __all__ = ["Detections", "detect_cells", "estimate_mpp"]
 
@@ -47,10 +52,22 @@ MIN_NUCLEUS_AREA_UM2 = 12.0
 # A watershed splits a merged region only between round cores at least this radius, so
 # touching plasma-cell or lymphocyte nuclei (radius 3-5 µm) are split, while the lobes of
 # one neutrophil (radius 1-2 µm) stay one cell.
-# NOTE: two cases stay wrong. Eosinophils with two large round lobes (radius near 3 µm,
-# as on BCCD) are split into two cells, and tight clusters of small touching nuclei
-# (erythroblast islands) whose distance transform peaks only once are kept as one cell.
+# Eosinophils with two large round lobes (radius near 3 µm, as on BCCD) also pass this
+# test, and so do lobes on an image whose µm/px is overestimated. ``_is_granulocyte``
+# keeps those regions whole.
+# NOTE: tight clusters of small touching nuclei (erythroblast islands) whose distance
+# transform peaks only once are still kept as one cell.
 CORE_RADIUS_UM = 2.5
+
+# A region with several cores is kept as one lobed granulocyte nucleus when it fits in one
+# cell: an eosinophil is 12-17 µm across and its nucleus lies inside it.
+# NOTE: with an estimated µm/px that is 20 % or more too large (PBC, BCCD), eosinophil
+# nuclei measure over this span and are still split. Lobes that the mask closing leaves
+# apart (gap over 2 µm) are never merged either.
+MAX_LOBED_NUCLEUS_SPAN_UM = 17.0
+
+# Width of the cytoplasm ring read around a nucleus region.
+CYTOPLASM_RING_UM = 1.5
 
 # Smallest distance between the centres of two split nuclei.
 CORE_SEPARATION_UM = 4.5
@@ -120,10 +137,11 @@ def detect_cells(image: np.ndarray, mpp: float | None = None) -> Detections:
 
     factor = max(1, int(WORK_MPP_UM / mpp_used))
     work_mpp = mpp_used * factor
-    stain = nucleus_stain(block_mean(image, factor))
+    small = block_mean(image, factor)
+    stain = nucleus_stain(small)
     threshold = nucleus_threshold(stain)
     mask = _nucleus_mask(stain > threshold, work_mpp)
-    labels = _split_touching(mask, work_mpp)
+    labels = _split_touching(mask, work_mpp, optical_density(small))
     return _measure(labels, stain, threshold, factor, mpp_used, estimated)
 
 
@@ -173,8 +191,12 @@ def _nucleus_mask(mask: np.ndarray, mpp: float) -> np.ndarray:
     return remove_small_objects(mask, max_size=int(MIN_NUCLEUS_AREA_UM2 / pixel_area))
 
 
-def _split_touching(mask: np.ndarray, mpp: float) -> np.ndarray:
-    """Label nucleus regions, splitting regions that hold several round cores."""
+def _split_touching(mask: np.ndarray, mpp: float, density: np.ndarray) -> np.ndarray:
+    """Label nucleus regions, splitting regions that hold several round cores.
+
+    A region is split only when its cores are nuclei of different cells: regions that
+    :func:`_is_granulocyte` takes for the lobes of one eosinophil stay whole.
+    """
     from scipy import ndimage as ndi
     from skimage.feature import peak_local_max
     from skimage.segmentation import watershed
@@ -191,6 +213,9 @@ def _split_touching(mask: np.ndarray, mpp: float) -> np.ndarray:
     peak_regions = regions[tuple(peaks.T)]
     region_ids, counts = np.unique(peak_regions, return_counts=True)
     split_ids = region_ids[counts > 1]
+    if split_ids.size:
+        lobed = _is_granulocyte(regions, split_ids, mask, density, mpp)
+        split_ids = split_ids[~lobed]
     if split_ids.size == 0:
         return regions
 
@@ -200,6 +225,93 @@ def _split_touching(mask: np.ndarray, mpp: float) -> np.ndarray:
     to_split = np.isin(peak_regions, split_ids)
     markers[tuple(peaks[to_split].T)] = regions.max() + 1 + np.arange(to_split.sum())
     return watershed(-distance, markers, mask=mask)
+
+
+def _is_granulocyte(
+    regions: np.ndarray,
+    region_ids: np.ndarray,
+    mask: np.ndarray,
+    density: np.ndarray,
+    mpp: float,
+) -> np.ndarray:
+    """Tell which multi-core nucleus regions are the lobes of one eosinophil.
+
+    Cytology, not fitted thresholds: the lobes of one eosinophil share one cytoplasm full
+    of eosinophilic granules, which stain orange-red, denser and redder than the field's
+    red cells. Touching plasma cells, lymphocytes, blasts and early erythroblasts each
+    have their own blue (basophilic) cytoplasm, which absorbs red light more than the red
+    cells do. So a region is kept whole when the cytoplasm ring around it is at least as
+    red (``OD_green - OD_red``) and at least as dense (summed optical density) as the
+    field's red cells, and the whole region still fits in one cell
+    (``MAX_LOBED_NUCLEUS_SPAN_UM``). The comparison with the same field's red cells makes
+    the test independent of the stain batch and the white balance, and the ring does not
+    depend on the µm/px beyond its width.
+
+    Parameters
+    ----------
+    regions : (rows, cols) int ndarray
+        Labelled nucleus regions.
+    region_ids : (K,) int ndarray
+        Labels of the regions to test.
+    mask : (rows, cols) bool ndarray
+        Nucleus mask (``regions > 0``).
+    density : (rows, cols, 3) float ndarray
+        Optical density of the same pixels (:func:`optical_density`).
+    mpp : float
+        µm/px of these pixels.
+
+    Returns
+    -------
+    (K,) bool ndarray
+        True for the regions to keep whole.
+    """
+    from scipy import ndimage as ndi
+    from skimage.filters import threshold_otsu
+
+    redness = density[..., 1] - density[..., 0]
+    total = density.sum(axis=-1)
+    if not (~mask).any() or float(np.ptp(total[~mask])) == 0.0:
+        return np.zeros(region_ids.shape, dtype=bool)
+    red_cells = ~mask & (total > threshold_otsu(total[~mask]))
+    if not red_cells.any():
+        return np.zeros(region_ids.shape, dtype=bool)
+    field_redness = float(np.median(redness[red_cells]))
+    field_total = float(np.median(total[red_cells]))
+
+    ring_disk = _disk(CYTOPLASM_RING_UM, mpp)
+    slices = ndi.find_objects(regions)
+    keep = np.zeros(region_ids.shape, dtype=bool)
+    for k, region_id in enumerate(region_ids):
+        window = _grow(slices[region_id - 1], ring_disk.shape[0], regions.shape)
+        region = regions[window] == region_id
+        if _span_um(region, mpp) > MAX_LOBED_NUCLEUS_SPAN_UM:
+            continue
+        ring = ndi.binary_dilation(region, ring_disk) & ~mask[window]
+        if not ring.any():
+            continue
+        keep[k] = (
+            float(np.median(redness[window][ring])) >= field_redness
+            and float(np.median(total[window][ring])) >= field_total
+        )
+    return keep
+
+
+def _grow(window: tuple[slice, slice], margin: int, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    return tuple(
+        slice(max(0, s.start - margin), min(n, s.stop + margin)) for s, n in zip(window, shape)
+    )
+
+
+def _span_um(region: np.ndarray, mpp: float) -> float:
+    """Largest distance between two pixels of ``region`` (its Feret diameter), in µm."""
+    rows, cols = np.nonzero(region)
+    points = np.column_stack([rows, cols]).astype(float)
+    if len(points) > 400:
+        from scipy.spatial import ConvexHull
+
+        points = points[ConvexHull(points).vertices]
+    gaps = points[:, None, :] - points[None, :, :]
+    return float(np.sqrt((gaps**2).sum(axis=-1).max())) * mpp
 
 
 def _measure(

@@ -167,3 +167,48 @@ def test_detect_rejects_bad_input():
         detect_cells(np.zeros((10, 10), dtype=np.uint8), mpp=0.1)
     with pytest.raises(ValueError, match="positive"):
         detect_cells(np.zeros((10, 10, 3), dtype=np.uint8), mpp=0.0)
+
+
+# PBC eosinophils whose two round lobes the watershed splits, with the µm/px used: the PBC
+# value from its neutrophil boxes (0.0919) or the detector's own estimate for the image.
+PBC_EOSINOPHILS = [("EO_542874", 0.0919), ("EO_297333", 0.1268), ("EO_6489", 0.1369)]
+RED_CELL_RGB = (200, 150, 165)
+
+
+def _pbc(data_root, name):
+    folder = data_root / "pbc_wbc_yolo" / "train"
+    image = imread(folder / "images" / f"{name}.jpg")[..., :3]
+    _, cx, cy, w, h = (float(v) for v in (folder / "labels" / f"{name}.txt").read_text().split())
+    rows, cols = image.shape[:2]
+    box = ((cy - h / 2) * rows, (cx - w / 2) * cols, (cy + h / 2) * rows, (cx + w / 2) * cols)
+    return image, box
+
+
+@pytest.mark.parametrize(("name", "mpp"), PBC_EOSINOPHILS)
+def test_pbc_eosinophil_lobes_one_cell(data_root, name, mpp):
+    image, box = _pbc(data_root, name)
+    detections = detect_cells(image, mpp=mpp)
+    hits = sum(_inside(p, box) for p in detections.positions)
+    assert hits == 1, f"{name}: eosinophil box holds {hits} detections"
+
+
+def _touching_nuclei_in_cytoplasm(cytoplasm_rgb):
+    image = _field((240, 320))
+    for centre in [(30, 30), (30, 290), (210, 30), (210, 290), (30, 160), (210, 160)]:
+        _paint_disk(image, centre, 37, RED_CELL_RGB)  # 7.5 µm red cells
+    _paint_disk(image, (120, 160), 75, cytoplasm_rgb)
+    _paint_disk(image, (120, 122), 38)
+    _paint_disk(image, (120, 198), 38)
+    return image
+
+
+def test_touching_nuclei_in_blue_cytoplasm_split():
+    # Two plasma-cell-like nuclei in blue (basophilic) cytoplasm are two cells.
+    detections = detect_cells(_touching_nuclei_in_cytoplasm((120, 150, 210)), mpp=0.1)
+    assert len(detections) == 2
+
+
+def test_touching_lobes_in_eosinophilic_cytoplasm_merged():
+    # The same two cores in dense orange-red granular cytoplasm are one eosinophil.
+    detections = detect_cells(_touching_nuclei_in_cytoplasm((215, 110, 90)), mpp=0.1)
+    assert len(detections) == 1
