@@ -54,6 +54,8 @@ class CountDock(Container):
             table.read_only = True
         if session is not None:
             self._attach(session)
+        else:
+            self.refresh()
         on_session(viewer, self._attach)
 
     def _headers(self) -> list[str]:
