@@ -1,10 +1,10 @@
 """Keyboard shortcuts of the review, bound on the viewer, the image layer and the cells layer.
 
 napari looks a key up in the active layer's own keymap, then in the active layer's class
-keymap, then in the viewer's keymaps. A binding on the viewer alone would lose to the
-layer classes' shortcuts (napari 0.9.2: Points binds A, P, S, Z, 1-5, Delete and
-Backspace; Image binds C, O, X, Y, Z, 1 and 2), so the review keys are also bound on the
-image layer and on the cells layer, whose own keymaps come first.
+keymap, then in the viewer's keymaps. In napari 0.9.2 the Points class binds A, P, S, Z,
+1-5, Delete and Backspace, and the Image class binds C, O, X, Y, Z, 1 and 2. A binding on
+the viewer alone would lose to those, so the review keys are also bound on the image layer
+and on the cells layer, whose own keymaps come first.
 
 Keys (scheme letters come from the class scheme, one letter per class):
 

@@ -1,6 +1,6 @@
-"""How the cells Points layer looks: features, face and border colours, point size.
+"""Styling of the cells Points layer: features, face and border colours, point size.
 
-Plain numpy/pandas, so the look of the layer is tested without Qt or napari.
+The module uses only numpy and pandas, so the styling is tested without Qt or napari.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from napari_alma.core.scheme import ClassScheme
 from napari_alma.store.labels import effective_labels
 
 CELL_DIAMETER_UM = 12.0
-# NOTE: used only when a slide has no µm/px at all; a typical 100x smear field puts a
-# 12 µm leukocyte at roughly 50 pixels, and the size is only a display choice.
+# NOTE: used only when a slide has no µm/px at all. It is 12 µm at an assumed 0.25 µm/px,
+# and it sets only the marker size, never a measurement.
 FALLBACK_CELL_DIAMETER_PX = 48.0
 REVIEWED_BORDER = (1.0, 1.0, 1.0, 1.0)
 UNREVIEWED_BORDER = (0.1, 0.1, 0.1, 1.0)
-REVIEWED_BORDER_WIDTH = 0.25
-UNREVIEWED_BORDER_WIDTH = 0.05
+REVIEWED_BORDER_WIDTH = 0.1
+UNREVIEWED_BORDER_WIDTH = 0.04
 UNKNOWN_CLASS_RGBA = (0.5, 0.5, 0.5, 1.0)
 FEATURE_COLUMNS = ("cell_id", "class", "predicted_class", "confidence", "reviewed")
 
@@ -33,8 +33,8 @@ def point_size(mpp: float | None) -> float:
 def layer_features(table: pd.DataFrame) -> pd.DataFrame:
     """Return the Points layer features of a cell table, one row per cell.
 
-    ``class`` is the effective label (the reader's class, else the model's), which is
-    what the face colour shows; ``reviewed`` is True once a reader labelled the cell.
+    ``class`` is the effective label (the reader's class, else the model's), and the
+    face colour shows it. ``reviewed`` is True once a reader labelled the cell.
     """
     return pd.DataFrame(
         {

@@ -3,7 +3,7 @@
 Every change goes to the project store first (committed), and only then to the layer, so
 the screen never shows a change that is not stored. Points added or removed with napari's
 own Points tools (add mode, Delete key, paste) are caught through ``layer.events.data`` and
-stored the same way; moving a point is undone, because the store keeps detected positions.
+stored the same way. Moving a point is undone, because the store keeps detected positions.
 """
 
 from __future__ import annotations
