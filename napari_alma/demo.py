@@ -6,17 +6,18 @@ import json
 import logging
 import os
 import sys
-from importlib import resources
 from pathlib import Path
+
+from napari_alma import samples
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_NAME = "pbc_mosaic.jpg"
+SAMPLE_NAME = "pbc_mosaic.tif"
 
 
 def sample_path(name: str = SAMPLE_NAME) -> Path:
-    """Return the path of a bundled sample image."""
-    return Path(str(resources.files("napari_alma") / "samples" / name))
+    """Return the path of the demo's sample image (by default the PBC mosaic)."""
+    return samples.sample_path(name)
 
 
 def demo_project_folder() -> Path:
