@@ -104,9 +104,19 @@ def add_slide_image(viewer, slide, name: str, mpp: float | None):
         scale=scale,
     )
     if mpp:
+        _show_scale_bar(viewer, layer)
+    return layer
+
+
+def _show_scale_bar(viewer, layer) -> None:
+    """Show a micrometre scale bar, with the API of napari 0.9 or of earlier releases."""
+    overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
+    if overlays is not None and hasattr(layer, "units"):
+        layer.units = ("um", "um")
+        overlays["scale_bar"].visible = True
+    else:
         viewer.scale_bar.unit = "um"
         viewer.scale_bar.visible = True
-    return layer
 
 
 def dock_widgets(viewer, session: ReviewSession) -> dict:
