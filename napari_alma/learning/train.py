@@ -178,6 +178,9 @@ def assign_splits(table, seed: int = 0, val_fraction: float = VAL_FRACTION):
     table = table[table["class"] != ""].copy()
     free = table[table["split"] == ""]
     rng = np.random.default_rng(seed)
+    has_val = (table["split"] == "val").any()
+    if free["slide_id"].nunique() == 1 and not has_val:
+        return _split_cells_of_one_slide(table, rng, val_fraction)
     slides = list(free["slide_id"].unique())
     rng.shuffle(slides)
     counts_by_slide = free.groupby(["slide_id", "class"]).size()
@@ -196,6 +199,24 @@ def assign_splits(table, seed: int = 0, val_fraction: float = VAL_FRACTION):
     is_free = table["split"] == ""
     table.loc[is_free, "split"] = np.where(table.loc[is_free, "slide_id"].isin(val_slides),
                                            "val", "train")
+    return table
+
+
+def _split_cells_of_one_slide(table, rng, val_fraction: float):
+    """Split the cells of a lone slide by cell, about ``val_fraction`` of each class to val.
+
+    NOTE: with one slide, validation cells share the slide (stain, scanner, patient) with
+    the training cells, so the validation figures are optimistic; the card says so.
+    A class with a single cell stays in training.
+    """
+    is_free = table["split"] == ""
+    split = np.full(int(is_free.sum()), "train", dtype=object)
+    classes = table.loc[is_free, "class"].to_numpy()
+    for code in sorted(set(classes)):
+        rows = np.flatnonzero(classes == code)
+        n_val = int(round(val_fraction * len(rows))) if len(rows) > 1 else 0
+        split[rng.choice(rows, size=max(n_val, 1 if len(rows) > 1 else 0), replace=False)] = "val"
+    table.loc[is_free, "split"] = split
     return table
 
 
@@ -232,6 +253,7 @@ def _load_split_data(data_dir: Path, table, manifest: dict, geometry: dict, clas
         data[f"{split}_y"] = rows["class"].map(index).to_numpy(dtype=np.int64)
         data[f"{split}_w"] = rows["weight"].to_numpy(dtype=np.float64)
         data[f"{split}_slides"] = int(rows["slide_id"].nunique())
+        data[f"{split}_slide_ids"] = set(rows["slide_id"])
     if len(data["train_y"]) == 0:
         raise TrainingDataError(f"{data_dir}: no labelled cells are left for training.")
     if len(data["val_y"]) == 0:
@@ -466,6 +488,12 @@ def _build_card(manifest, data_dir, classes, geometry, normalization, parent, re
         f"{data['val_slides']} slides, no slide shared with the {len(data['train_y'])} "
         f"training cells on {data['train_slides']} slides"
     )
+    if data["val_slide_ids"] & data["train_slide_ids"]:
+        split_text = (
+            f"validation split of {data_dir.name}: {len(data['val_y'])} cells drawn by cell "
+            f"from the same slide as the {len(data['train_y'])} training cells (the export "
+            "holds one slide), so the validation figures are optimistic"
+        )
     return {
         "format": CARD_FORMAT,
         "format_version": CARD_FORMAT_VERSION,

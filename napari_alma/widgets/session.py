@@ -130,6 +130,8 @@ class ReviewSession:
             face_color=np.asarray(self.scheme[self.add_class].rgba),
             border_width_is_relative=True,
         )
+        if hasattr(layer, "units"):  # napari >= 0.5.1: units must match the image layer's
+            layer.units = tuple(self.image_layer.units[-2:])
         self.cells_layer = self.viewer.add_layer(layer)
         self.refresh()
         layer.events.data.connect(self._on_layer_data)

@@ -149,6 +149,18 @@ def test_split_keeps_slides_on_one_side():
     assert split.loc[0, "split"] == "test"
 
 
+def test_split_of_one_slide_is_by_cell():
+    table = pd.DataFrame({
+        "slide_id": "only",
+        "class": ["LYT"] * 10 + ["EOS"] * 5 + ["BAS"],
+        "split": "",
+    })
+    split = assign_splits(table, seed=0)
+    assert (split.loc[split["class"] == "LYT", "split"] == "val").sum() == 2
+    assert (split.loc[split["class"] == "EOS", "split"] == "val").sum() == 1
+    assert list(split.loc[split["class"] == "BAS", "split"]) == ["train"]
+
+
 def test_metrics_on_known_confusion():
     metrics = classification_metrics(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), 4)
     assert metrics["confusion"][0] == [1, 1, 0, 0]

@@ -1,0 +1,68 @@
+"""The command line end to end on a real smear field: predict, label, count, export, train."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from napari_alma.cli import main
+from napari_alma.demo import sample_path
+
+
+def run_json(capsys, *argv):
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def predicted(tmp_path_factory):
+    project = tmp_path_factory.mktemp("cli") / "project"
+    assert main(["predict", str(sample_path()), "--project", str(project)]) == 0
+    return project
+
+
+def test_predict_finds_the_mosaic_cells(predicted, capsys):
+    counts = run_json(capsys, "count", str(predicted), "--slide", str(sample_path()))
+    # The mosaic holds 20 PBC cell images, each centred on one leukocyte or erythroblast.
+    assert 18 <= counts["total_counted"] <= 26
+    assert counts["unreviewed"] == counts["total_counted"]
+    assert "unreviewed" in counts["warnings"] and "below_target" in counts["warnings"]
+
+
+def test_label_audit_and_count(predicted, capsys):
+    slide = str(sample_path())
+    before = run_json(capsys, "count", str(predicted), "--slide", slide)
+    result = run_json(capsys, "label", str(predicted), "--slide", slide, "--cell", "1", "2",
+                      "--class", "BLA", "--reader", "ana")
+    assert result["changed"] == 2
+    events = run_json(capsys, "audit", str(predicted), "--slide", slide, "--cell", "1")["events"]
+    assert events[-1]["reader"] == "ana" and events[-1]["new_class"] == "BLA"
+    assert events[-1]["time"].endswith("+00:00")
+    after = run_json(capsys, "count", str(predicted), "--slide", slide)
+    assert after["counts"]["BLA"] == before["counts"]["BLA"] + 2
+    assert after["unreviewed"] == before["unreviewed"] - 2
+    assert after["blast_percent"] == pytest.approx(100 * after["counts"]["BLA"]
+                                                   / after["total_counted"])
+
+
+def test_export_csv_columns(predicted, tmp_path, capsys):
+    run_json(capsys, "export", str(predicted), "--format", "csv", "--out", str(tmp_path))
+    cells = pd.read_csv(tmp_path / "cells.csv", keep_default_na=False)
+    for column in ("slide_id", "cell_id", "row", "col", "row_um", "col_um", "class",
+                   "predicted_class", "confidence", "source", "reader", "updated_at",
+                   "model_version"):
+        assert column in cells.columns
+    assert set(cells["source"]) == {"model"}
+    assert "pbc_mosaic" not in "".join(cells["slide_id"])
+
+
+def test_unknown_class_is_a_clear_error(predicted, capsys):
+    status = main(["label", str(predicted), "--slide", str(sample_path()), "--cell", "1",
+                   "--class", "XYZ"])
+    assert status == 2
+    assert "XYZ" in capsys.readouterr().err
+
+
+def test_missing_slide_names_the_fix(tmp_path, capsys):
+    assert main(["count", str(tmp_path / "p"), "--slide", "nope.jpg"]) == 2
+    assert "napari-alma predict" in capsys.readouterr().err
