@@ -90,10 +90,18 @@ def _napari_screenshot(project_folder: Path, path: Path) -> None:
     try:
         open_in_viewer(viewer, sample_path(), project_folder, predict=False)
         viewer.window.resize(1600, 1000)
+        _process_qt_events()
         viewer.reset_view()
         viewer.screenshot(str(path), canvas_only=False)
     finally:
         viewer.close()
+
+
+def _process_qt_events() -> None:
+    """Let Qt lay out the docks, which a window shown a moment ago has not done yet."""
+    from qtpy.QtWidgets import QApplication
+
+    QApplication.processEvents()
 
 
 def _matplotlib_screenshot(project, slide_id: str, path: Path) -> None:

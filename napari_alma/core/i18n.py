@@ -30,6 +30,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "count": {"en": "Count", "es": "Recuento"},
     "percent": {"en": "%", "es": "%"},
     "ci95": {"en": "95% CI", "es": "IC 95%"},
+    "percent_ci95": {"en": "% (95% CI)", "es": "% (IC 95%)"},
     "excluded_title": {"en": "Not counted (outside the NDC)", "es": "No contadas (fuera del RDN)"},
     "total_counted": {
         "en": "Counted: {total} of {target} cells",

@@ -29,7 +29,12 @@ def build_pbc_mosaic(pbc_dir: Path, out_path: Path) -> list[str]:
     from skimage import io
 
     from napari_alma.learning.pbc import (
-        PBC_TO_SCHEME, SEED, TEST_FRACTION, estimate_mpp, read_pbc, stratified_test_split,
+        PBC_TO_SCHEME,
+        SEED,
+        TEST_FRACTION,
+        estimate_mpp,
+        read_pbc,
+        stratified_test_split,
     )
 
     records = read_pbc(pbc_dir)

@@ -5,14 +5,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import ComboBox, Container, Label, Table
+from qtpy.QtWidgets import QSizePolicy
 
 from napari_alma.core.counting import DEFAULT_TARGET
 from napari_alma.core.i18n import tr
-from napari_alma.widgets import count_text
-from napari_alma.widgets.session import get_session, on_session, viewer_language
+from napari_alma.report import text as count_text
+from napari_alma.widgets.session import (
+    DOCK_MAX_WIDTH,
+    get_session,
+    on_session,
+    viewer_language,
+)
 
 if TYPE_CHECKING:
     import napari
+
+
+TARGETS = (300, 500)
+# Room for about ten class rows before the table scrolls, in pixels.
+TABLE_MIN_HEIGHT = 300
 
 
 class CountDock(Container):
@@ -34,7 +45,7 @@ class CountDock(Container):
         lang = self.language
         self.native.setWindowTitle(tr("dock_count", lang))
 
-        self.target = ComboBox(choices=count_text.TARGETS, value=DEFAULT_TARGET,
+        self.target = ComboBox(choices=TARGETS, value=DEFAULT_TARGET,
                                label=tr("target", lang))
         self.target.changed.connect(self.refresh)
         self.summary = Label(value="")
@@ -49,9 +60,15 @@ class CountDock(Container):
                      self.warnings, self.hints, self.research_use])
         for label in (self.summary, self.warnings, self.hints, self.research_use):
             label.native.setWordWrap(True)
+            # NOTE: without a minimum-expanding height, Qt sizes a wrapped label for its
+            # unwrapped height and clips the last lines.
+            label.native.setSizePolicy(QSizePolicy.Policy.Preferred,
+                                       QSizePolicy.Policy.MinimumExpanding)
         for table in (self.table, self.excluded):
             table.native.verticalHeader().setVisible(False)
             table.read_only = True
+        self.table.native.setMinimumHeight(TABLE_MIN_HEIGHT)
+        self.native.setMaximumWidth(DOCK_MAX_WIDTH)
         if session is not None:
             self._attach(session)
         else:
@@ -59,7 +76,7 @@ class CountDock(Container):
         on_session(viewer, self._attach)
 
     def _headers(self) -> list[str]:
-        return [tr(key, self.language) for key in ("class", "count", "percent", "ci95")]
+        return [tr(key, self.language) for key in ("class", "count", "percent_ci95")]
 
     def _attach(self, session) -> None:
         session.connect(self.refresh)
@@ -78,8 +95,12 @@ class CountDock(Container):
     def _show(self, differential, scheme) -> None:
         lang = self.language
         self.summary.value = "\n".join(count_text.summary_lines(differential, lang))
-        self.table.value = _table_value(count_text.counted_rows(differential, scheme, lang),
-                                        self._headers())
+        # NOTE: percent and interval share one text cell because magicgui's Table turns a
+        # numeric-looking text back into a float, shown as "10.0000".
+        rows = [[name, count, f"{percent} ({interval})"]
+                for name, count, percent, interval in
+                count_text.counted_rows(differential, scheme, lang)]
+        self.table.value = _table_value(rows, self._headers())
         self.excluded.value = _table_value(
             count_text.excluded_rows(differential, scheme, lang),
             [tr("class", lang), tr("count", lang)],

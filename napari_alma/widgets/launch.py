@@ -126,12 +126,16 @@ def dock_widgets(viewer, session: ReviewSession) -> dict:
     from napari_alma.widgets.review_dock import ReviewDock
 
     language = session.language
+    # The model dock is used once per slide, so it sits in a tab behind the count: the
+    # count and the class buttons stay visible together, and the last dock added to a
+    # tab group is the one shown.
     widgets = {
         "review": ReviewDock(viewer),
-        "count": CountDock(viewer),
         "model": ModelDock(viewer),
+        "count": CountDock(viewer),
     }
     titles = {"review": "dock_review", "count": "dock_count", "model": "dock_model"}
     for name, widget in widgets.items():
-        viewer.window.add_dock_widget(widget, name=tr(titles[name], language), area="right")
+        viewer.window.add_dock_widget(widget, name=tr(titles[name], language), area="right",
+                                      tabify=name == "count")
     return widgets

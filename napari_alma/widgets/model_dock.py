@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
 
 from napari_alma.core.i18n import tr
-from napari_alma.widgets.session import get_session, on_session, viewer_language
+from napari_alma.widgets.session import (
+    DOCK_MAX_WIDTH,
+    get_session,
+    on_session,
+    viewer_language,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -99,7 +104,10 @@ class ModelDock(Container):
         lang = self.language
         self.native.setWindowTitle(tr("model", lang))
         self.entries: list[ModelEntry] = []
-        self.models = ComboBox(choices=[], label=tr("model", lang))
+        # NOTE: choices are a callable because napari calls reset_choices() on docked
+        # magicgui containers (when docking and on layer changes), which would empty a
+        # fixed list.
+        self.models = ComboBox(choices=self._choices, label=tr("model", lang))
         self.active = Label(value="")
         self.switch_button = PushButton(text=tr("switch_model", lang))
         self.predict_button = PushButton(text=tr("predict", lang))
@@ -108,6 +116,7 @@ class ModelDock(Container):
         self.cancel_button = PushButton(text=tr("cancel", lang), visible=False)
         self.extend([self.models, self.active, self.switch_button, self.predict_button,
                      self.progress, self.status, self.cancel_button])
+        self.native.setMaximumWidth(DOCK_MAX_WIDTH)
         self.switch_button.changed.connect(self.switch_model)
         self.predict_button.changed.connect(self.start_prediction)
         self.cancel_button.changed.connect(self.cancel_prediction)
@@ -124,12 +133,15 @@ class ModelDock(Container):
             self.active.value = tr("no_session", self.language)
             return
         self.entries = list_models(session.project)
-        self.models.choices = [(self._entry_text(entry), entry) for entry in self.entries]
+        self.models.reset_choices()
         current = active_model(session.project, self.entries)
         if current is not None:
             self.models.value = current
         self.active.value = tr("active_model", self.language,
                                version=current.version if current else "-")
+
+    def _choices(self, _widget=None) -> list[tuple[str, ModelEntry]]:
+        return [(self._entry_text(entry), entry) for entry in self.entries]
 
     def _entry_text(self, entry: ModelEntry) -> str:
         key = "model_shipped" if entry.shipped else "model_project"

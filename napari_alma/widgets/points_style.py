@@ -11,23 +11,26 @@ import pandas as pd
 from napari_alma.core.scheme import ClassScheme
 from napari_alma.store.labels import effective_labels
 
-CELL_DIAMETER_UM = 12.0
-# NOTE: used only when a slide has no µm/px at all. It is 12 µm at an assumed 0.25 µm/px,
-# and it sets only the marker size, never a measurement.
-FALLBACK_CELL_DIAMETER_PX = 48.0
-REVIEWED_BORDER = (1.0, 1.0, 1.0, 1.0)
-UNREVIEWED_BORDER = (0.1, 0.1, 0.1, 1.0)
-REVIEWED_BORDER_WIDTH = 0.1
-UNREVIEWED_BORDER_WIDTH = 0.04
+# A circle this wide, drawn around the cell centre, encloses a 12-15 µm leukocyte and
+# leaves the cell itself unpainted.
+MARKER_DIAMETER_UM = 20.0
+# NOTE: used only when a slide has no µm/px at all; 80 pixels is a 20 µm marker at
+# 0.25 µm/px, a common 40x scan. The size is only a display choice.
+FALLBACK_MARKER_DIAMETER_PX = 80.0
+TRANSPARENT = "transparent"
+# Border widths relative to the marker size: a thick circle once a reader has labelled
+# the cell, a thin one while it carries only the model's class.
+REVIEWED_BORDER_WIDTH = 0.2
+UNREVIEWED_BORDER_WIDTH = 0.07
 UNKNOWN_CLASS_RGBA = (0.5, 0.5, 0.5, 1.0)
 FEATURE_COLUMNS = ("cell_id", "class", "predicted_class", "confidence", "reviewed")
 
 
 def point_size(mpp: float | None) -> float:
-    """Return the diameter of a cell marker in level-0 pixels (about 12 µm)."""
+    """Return the diameter of a cell marker in level-0 pixels (20 µm)."""
     if not mpp:
-        return FALLBACK_CELL_DIAMETER_PX
-    return CELL_DIAMETER_UM / mpp
+        return FALLBACK_MARKER_DIAMETER_PX
+    return MARKER_DIAMETER_UM / mpp
 
 
 def layer_features(table: pd.DataFrame) -> pd.DataFrame:
@@ -60,17 +63,10 @@ def empty_features() -> pd.DataFrame:
     )
 
 
-def face_colors(classes, scheme: ClassScheme) -> np.ndarray:
-    """Return (N, 4) float RGBA face colours: each class's fixed scheme colour."""
+def class_colors(classes, scheme: ClassScheme) -> np.ndarray:
+    """Return (N, 4) float RGBA colours: each class's fixed scheme colour."""
     colors = [scheme[code].rgba if code in scheme else UNKNOWN_CLASS_RGBA for code in classes]
     return np.asarray(colors, dtype=float).reshape(-1, 4)
-
-
-def border_colors(reviewed) -> np.ndarray:
-    """Return (N, 4) float RGBA border colours: white when reviewed, dark otherwise."""
-    reviewed = np.asarray(reviewed, dtype=bool)
-    colors = np.where(reviewed[:, None], REVIEWED_BORDER, UNREVIEWED_BORDER)
-    return colors.astype(float).reshape(-1, 4)
 
 
 def border_widths(reviewed) -> np.ndarray:

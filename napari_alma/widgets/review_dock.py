@@ -10,12 +10,19 @@ from napari_alma.core.i18n import tr
 from napari_alma.core.scheme import CellClass, default_scheme
 from napari_alma.store.project import default_reader
 from napari_alma.widgets import keys
-from napari_alma.widgets.session import get_session, on_session, viewer_language
+from napari_alma.widgets.session import (
+    DOCK_MAX_WIDTH,
+    get_session,
+    on_session,
+    viewer_language,
+)
 
 if TYPE_CHECKING:
     import napari
 
 BUTTONS_PER_ROW = 2
+# Pixels between class buttons: 26 classes must fit on a laptop screen beside the count.
+BUTTON_SPACING = 2
 
 
 def class_button_text(cell_class: CellClass, language: str) -> str:
@@ -56,13 +63,17 @@ class ReviewDock(Container):
         self.add_button = self._action_button("add_cell", keys.add_cell_at_cursor)
         self.delete_button = self._action_button("delete_cells", keys.delete_selected)
         self.review_button = self._action_button("mark_reviewed", keys.mark_reviewed)
+        self.keys_help = Label(value=tr("review_keys_help", self.language))
+        self.keys_help.native.setWordWrap(True)
         self.extend([
             Container(widgets=[self.reader]),
             Label(value=tr("apply_class", self.language)),
             *self._rows(list(self.class_buttons.values())),
             self.add_button, self.delete_button, self.review_button,
-            Label(value=tr("review_keys_help", self.language)),
+            self.keys_help,
         ])
+        self.native.layout().setSpacing(BUTTON_SPACING)
+        self.native.setMaximumWidth(DOCK_MAX_WIDTH)
         if session is not None:
             keys.bind_review_keys(session)
         on_session(viewer, self._attach)
@@ -81,11 +92,14 @@ class ReviewDock(Container):
         return buttons
 
     def _rows(self, buttons: list[PushButton]) -> list[Container]:
-        return [
-            Container(widgets=buttons[i : i + BUTTONS_PER_ROW], layout="horizontal",
-                      labels=False)
-            for i in range(0, len(buttons), BUTTONS_PER_ROW)
-        ]
+        rows = []
+        for i in range(0, len(buttons), BUTTONS_PER_ROW):
+            row = Container(widgets=buttons[i : i + BUTTONS_PER_ROW], layout="horizontal",
+                            labels=False)
+            row.margins = (0, 0, 0, 0)
+            row.native.layout().setSpacing(BUTTON_SPACING)
+            rows.append(row)
+        return rows
 
     def _action_button(self, text_key: str, action) -> PushButton:
         button = PushButton(text=tr(text_key, self.language))

@@ -29,6 +29,9 @@ _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _SESSION_LISTENERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+# Docks wider than this squeeze the canvas on a laptop screen; their long texts wrap.
+DOCK_MAX_WIDTH = 460
+
 def get_session(viewer) -> ReviewSession | None:
     """Return the review session of ``viewer``, or None when no slide is under review."""
     return _SESSIONS.get(viewer)
@@ -124,10 +127,11 @@ class ReviewSession:
             name=CELLS_LAYER_NAME,
             scale=tuple(self.image_layer.scale[-2:]),
             size=size,
-            symbol="ring",
+            symbol="disc",
             features=points_style.empty_features(),
             feature_defaults=self._new_point_defaults(),
-            face_color=np.asarray(self.scheme[self.add_class].rgba),
+            face_color=points_style.TRANSPARENT,
+            border_color=np.asarray(self.scheme[self.add_class].rgba),
             border_width_is_relative=True,
         )
         if hasattr(layer, "units"):  # napari >= 0.5.1: units must match the image layer's
@@ -170,8 +174,8 @@ class ReviewSession:
         features = points_style.layer_features(table)
         layer.features = features
         if len(features):
-            layer.face_color = points_style.face_colors(features["class"], self.scheme)
-            layer.border_color = points_style.border_colors(features["reviewed"])
+            layer.face_color = points_style.TRANSPARENT
+            layer.border_color = points_style.class_colors(features["class"], self.scheme)
             layer.border_width = points_style.border_widths(features["reviewed"])
         layer.feature_defaults = self._new_point_defaults()
         layer.refresh()

@@ -22,10 +22,10 @@ def test_scheme_keys_and_colours_unique():
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ("{code: AAA, en: a, es: a, color: '#000000', key: a, counted: true, lineage: x, blast: 'no'}",
-         "lineage"),
-        ("{code: AAA, en: a, color: '#000000', key: a, counted: true, lineage: other, blast: 'no'}",
-         "lacks es"),
+        ("{code: AAA, en: a, es: a, color: '#000000', key: a, counted: true, lineage: x, "
+         "blast: 'no'}", "lineage"),
+        ("{code: AAA, en: a, color: '#000000', key: a, counted: true, lineage: other, "
+         "blast: 'no'}", "lacks es"),
     ],
 )
 def test_invalid_scheme_named(tmp_path, entry, message):
@@ -36,7 +36,8 @@ def test_invalid_scheme_named(tmp_path, entry, message):
 
 
 def test_duplicate_key_rejected(tmp_path):
-    row = "{code: %s, en: a, es: a, color: '#00000%d', key: a, counted: true, lineage: other, blast: 'no'}"
+    row = ("{code: %s, en: a, es: a, color: '#00000%d', key: a, counted: true, "
+           "lineage: other, blast: 'no'}")
     path = tmp_path / "dup.yaml"
     path.write_text(f"classes:\n  - {row % ('AAA', 1)}\n  - {row % ('BBB', 2)}\n", encoding="utf-8")
     with pytest.raises(SchemeError, match="key 'a' is used by both AAA and BBB"):

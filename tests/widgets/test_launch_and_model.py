@@ -65,6 +65,16 @@ def test_model_dock_lists_and_switches(review, tmp_path):
     assert "tiny-2" in dock.active.value
 
 
+def test_model_list_survives_layer_changes(review):
+    dock = review.docks["model"]
+    before = dock.models.choices
+    assert len(before) >= 1
+    # napari calls reset_choices() on docked magicgui widgets when layers change.
+    review.viewer.add_points(np.zeros((1, 2)), name="other")
+    assert dock.models.choices == before
+    assert dock.models.value is not None
+
+
 def test_model_dock_predicts_in_worker(review, qtbot):
     project = review.project
     save_tiny_model(project.models_folder / "v3", "tiny-3")

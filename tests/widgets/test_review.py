@@ -35,7 +35,8 @@ def assert_shown_as(session, cell_ids, code):
     for row in rows:
         assert layer.features["class"][row] == code
         assert bool(layer.features["reviewed"][row])
-        np.testing.assert_allclose(layer.face_color[row], expected)
+        np.testing.assert_allclose(layer.border_color[row], expected)
+        assert layer.face_color[row][3] == 0, "the cell itself must stay unpainted"
         assert layer.border_width[row] == pytest.approx(points_style.REVIEWED_BORDER_WIDTH)
 
 
@@ -189,8 +190,10 @@ def test_count_dock_matches_project(review, qtbot):
     dock = review.docks["count"]
     expected = review.project.count(review.slide_id, target=500)
     assert dock.differential.to_dict() == expected.to_dict()
-    rows = {row[0]: row[1] for row in dock.table.data.to_list()}
-    assert rows["blast"] == str(expected.counts["BLA"]) == "3"
+    rows = {row[0]: row for row in dock.table.data.to_list()}
+    assert str(rows["blast"][1]) == str(expected.counts["BLA"]) == "3"
+    low, high = expected.percent_ci95["BLA"]
+    assert rows["blast"][2] == f"{expected.percent['BLA']:.1f} ({low:.1f}-{high:.1f})"
     assert str(expected.total_counted) in dock.summary.value
     dock.target.value = 300
     assert dock.differential.target == 300
