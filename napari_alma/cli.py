@@ -71,6 +71,8 @@ def _add_open(commands) -> None:
     parser.add_argument("--reader", default=None, help="your name, recorded with each change")
     parser.add_argument("--no-predict", action="store_true",
                         help="do not detect and classify cells when the slide has none yet")
+    parser.add_argument("--mpp", type=float, default=None,
+                        help="pixel size in µm/px, for a slide whose file does not state it")
     parser.set_defaults(handler=_run_open)
 
 
@@ -80,6 +82,8 @@ def _run_open(args) -> int:
     from napari_alma.widgets.launch import open_in_viewer
 
     project = args.project or str(Path(args.slide).with_suffix(".alma"))
+    if args.mpp:
+        _store_user_mpp(_open_project(project), args.slide, args.mpp)
     viewer = napari.Viewer()
     open_in_viewer(viewer, args.slide, project, reader=args.reader, predict=not args.no_predict)
     napari.run()

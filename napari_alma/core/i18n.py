@@ -118,6 +118,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Predicción cancelada; las teselas terminadas antes siguen guardadas.",
     },
     "predict_failed": {"en": "Prediction failed: {error}", "es": "La predicción falló: {error}"},
+    "mpp_missing": {
+        "en": "The image states no pixel size and none could be estimated, so no cells were detected. Reopen it with `napari-alma open SLIDE --mpp VALUE` (µm per pixel), or add cells by hand.",
+        "es": "La imagen no indica el tamaño de píxel y no se pudo estimar, así que no se detectaron células. Vuelva a abrirla con `napari-alma open PREPARACION --mpp VALOR` (µm por píxel) o añada las células a mano.",
+    },
     "research_use": {
         "en": "For research use only. Not a certified medical device.",
         "es": "Solo para uso en investigación. No es un producto sanitario certificado.",

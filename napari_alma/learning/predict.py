@@ -27,6 +27,10 @@ class PredictionCancelled(Exception):
     """The user cancelled a prediction; what was stored before stays stored."""
 
 
+class MissingPixelSizeError(ValueError):
+    """A slide states no pixel size and none could be estimated from its red cells."""
+
+
 def active_model_path(project: Project, model_dir: str | Path | None = None) -> Path:
     """Return the model folder to use: ``model_dir``, else the project's active model.
 
@@ -110,7 +114,7 @@ def _slide_mpp(project: Project, slide_id: str, slide) -> tuple[float, bool]:
     tile = slide.read_region(centre_r - half, centre_c - half, centre_r + half, centre_c + half)
     mpp = estimate_mpp(tile)
     if mpp is None:
-        raise ValueError(
+        raise MissingPixelSizeError(
             f"{slide.path}: the file has no pixel size and none could be estimated from its "
             "red cells. Set it with `napari-alma predict SLIDE --mpp VALUE` (µm per pixel)."
         )

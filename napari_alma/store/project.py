@@ -240,7 +240,7 @@ class Project:
         """
         self.scheme.check_model_classes(list(classes), f"Model {model_version}")
         positions = np.asarray(positions, dtype=float).reshape(-1, 2)
-        probabilities = np.asarray(probabilities, dtype=float).reshape(len(positions), -1)
+        probabilities = np.asarray(probabilities, dtype=float).reshape(len(positions), len(classes))
         existing = self._cell_positions(slide_id)
         matched_ids = match_existing(existing, positions, radius)
         now = utc_now()

@@ -76,10 +76,16 @@ def _has_cells(project: Project, slide_id: str) -> bool:
 def _predict(project: Project, slide_path, model_dir, viewer) -> None:
     from napari.utils.notifications import show_info, show_warning
 
-    from napari_alma.learning.predict import predict_slide
+    from napari_alma.learning.predict import MissingPixelSizeError, predict_slide
 
-    result = predict_slide(project, slide_path, model_dir=model_dir)
     language = _language()
+    try:
+        result = predict_slide(project, slide_path, model_dir=model_dir)
+    except MissingPixelSizeError:
+        # The slide still opens, with no cells: the reader sets the pixel size (or adds
+        # cells by hand) instead of losing the viewer to an exception.
+        show_warning(tr("mpp_missing", language))
+        return
     if not result["new"] and not result["matched"]:
         show_info(tr("no_cells_found", language))
     if result.get("mpp_estimated") and result.get("mpp"):

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -66,3 +67,24 @@ def test_unknown_class_is_a_clear_error(predicted, capsys):
 def test_missing_slide_names_the_fix(tmp_path, capsys):
     assert main(["count", str(tmp_path / "p"), "--slide", "nope.jpg"]) == 2
     assert "napari-alma predict" in capsys.readouterr().err
+
+
+def test_foreign_file_is_a_clear_error(tmp_path, capsys):
+    notes = tmp_path / "notes.tif"
+    notes.write_text("not an image", encoding="utf-8")
+    assert main(["predict", str(notes), "--project", str(tmp_path / "p")]) == 2
+    error = capsys.readouterr().err
+    assert "notes.tif" in error
+
+
+def test_blank_field_without_pixel_size_names_the_fix(tmp_path, capsys):
+    from skimage import io
+
+    blank = tmp_path / "blank.png"
+    io.imsave(blank, np.full((300, 300, 3), 250, np.uint8), check_contrast=False)
+    assert main(["predict", str(blank), "--project", str(tmp_path / "p")]) == 2
+    assert "--mpp" in capsys.readouterr().err
+    assert main(["predict", str(blank), "--project", str(tmp_path / "p"), "--mpp", "0.1",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)["slides"][0]
+    assert result["new"] == [] and result["mpp"] == pytest.approx(0.1)

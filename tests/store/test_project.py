@@ -106,3 +106,12 @@ def test_model_with_foreign_class_rejected(project):
     slide_id = _slide(project)
     with pytest.raises(ValueError, match="LYA"):
         project.add_predictions(slide_id, np.zeros((1, 2)), np.ones((1, 1)), ["LYA"], "x", 5)
+
+
+def test_zero_detections_store_nothing(project):
+    slide_id = _slide(project)
+    result = project.add_predictions(slide_id, np.empty((0, 2)), np.empty((0, 3)), CLASSES,
+                                     "m1", radius=5.0)
+    assert result == {"new": [], "matched": []}
+    assert project.cell_table(slide_id).empty
+    assert project.count(slide_id).warnings == ["no_cells"]

@@ -132,3 +132,17 @@ def test_registered_slide_is_reused(make_napari_viewer, field_path, tmp_path):
                                           tuple(slide.shape[:2]))
     session = open_in_viewer(make_napari_viewer(), field_path, tmp_path / "p", predict=False)
     assert session.slide_id == slide_id
+
+
+def test_blank_field_without_pixel_size_opens_empty(make_napari_viewer, tmp_path):
+    from skimage import io
+
+    blank = tmp_path / "blank.png"
+    io.imsave(blank, np.full((200, 300, 3), 250, np.uint8), check_contrast=False)
+    viewer = make_napari_viewer()
+    session = open_in_viewer(viewer, blank, tmp_path / "p", reader="tester")
+    assert len(session.cells_layer.data) == 0
+    assert session.project.slide(session.slide_id)["mpp"] is None
+    cell_id = session.add_cell_at((100.0, 150.0))
+    assert session.project.cell_table(session.slide_id)["cell_id"].tolist() == [cell_id]
+    session.project.close()
