@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, Container, Label, Table
+from magicgui.widgets import ComboBox, Label, Table
 from qtpy.QtWidgets import QSizePolicy
 
 from napari_alma.core.counting import DEFAULT_TARGET
 from napari_alma.core.i18n import tr
 from napari_alma.report import text as count_text
-from napari_alma.widgets.session import (
-    DOCK_MAX_WIDTH,
-    get_session,
-    on_session,
-    viewer_language,
-)
+from napari_alma.widgets.dock import SessionDock
+from napari_alma.widgets.session import get_session, on_session
 
 if TYPE_CHECKING:
     import napari
@@ -26,7 +22,7 @@ TARGETS = (300, 500)
 TABLE_MIN_HEIGHT = 300
 
 
-class CountDock(Container):
+class CountDock(SessionDock):
     """Dock showing counts, percentages with 95% intervals, blast %, M:E and warnings.
 
     It recounts from the project store after every change the review session reports.
@@ -38,12 +34,9 @@ class CountDock(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(label=False)
-        self.viewer = viewer
+        super().__init__(viewer, "dock_count")
         session = get_session(viewer)
-        self.language = session.language if session else viewer_language()
         lang = self.language
-        self.native.setWindowTitle(tr("dock_count", lang))
 
         self.target = ComboBox(choices=TARGETS, value=DEFAULT_TARGET,
                                label=tr("target", lang))
@@ -68,7 +61,6 @@ class CountDock(Container):
             table.native.verticalHeader().setVisible(False)
             table.read_only = True
         self.table.native.setMinimumHeight(TABLE_MIN_HEIGHT)
-        self.native.setMaximumWidth(DOCK_MAX_WIDTH)
         if session is not None:
             self._attach(session)
         else:

@@ -8,15 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
+from magicgui.widgets import ComboBox, Label, ProgressBar, PushButton
 
 from napari_alma.core.i18n import tr
-from napari_alma.widgets.session import (
-    DOCK_MAX_WIDTH,
-    get_session,
-    on_session,
-    viewer_language,
-)
+from napari_alma.widgets.dock import SessionDock
+from napari_alma.widgets.session import get_session, on_session
 
 if TYPE_CHECKING:
     import napari
@@ -87,7 +83,7 @@ def run_prediction(folder: Path, slide_path: str, model_dir: Path | None, progre
                              cancel=cancel)
 
 
-class ModelDock(Container):
+class ModelDock(SessionDock):
     """Dock listing the models, storing the active one and running a prediction.
 
     Parameters
@@ -97,12 +93,8 @@ class ModelDock(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(label=False)
-        self.viewer = viewer
-        session = get_session(viewer)
-        self.language = session.language if session else viewer_language()
+        super().__init__(viewer, "dock_model")
         lang = self.language
-        self.native.setWindowTitle(tr("model", lang))
         self.entries: list[ModelEntry] = []
         # NOTE: choices are a callable because napari calls reset_choices() on docked
         # magicgui containers (when docking and on layer changes), which would empty a
@@ -116,7 +108,6 @@ class ModelDock(Container):
         self.cancel_button = PushButton(text=tr("cancel", lang), visible=False)
         self.extend([self.models, self.active, self.switch_button, self.predict_button,
                      self.progress, self.status, self.cancel_button])
-        self.native.setMaximumWidth(DOCK_MAX_WIDTH)
         self.switch_button.changed.connect(self.switch_model)
         self.predict_button.changed.connect(self.start_prediction)
         self.cancel_button.changed.connect(self.cancel_prediction)

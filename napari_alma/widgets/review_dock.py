@@ -10,12 +10,8 @@ from napari_alma.core.i18n import tr
 from napari_alma.core.scheme import CellClass, default_scheme
 from napari_alma.store.project import default_reader
 from napari_alma.widgets import keys
-from napari_alma.widgets.session import (
-    DOCK_MAX_WIDTH,
-    get_session,
-    on_session,
-    viewer_language,
-)
+from napari_alma.widgets.dock import SessionDock
+from napari_alma.widgets.session import get_session, on_session
 
 if TYPE_CHECKING:
     import napari
@@ -37,7 +33,7 @@ def text_color_for(background: str) -> str:
     return "#000000" if luminance > 140 else "#ffffff"
 
 
-class ReviewDock(Container):
+class ReviewDock(SessionDock):
     """Dock that stores the reader's corrections of the selected cells.
 
     Parameters
@@ -47,12 +43,9 @@ class ReviewDock(Container):
     """
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(label=False)
-        self.viewer = viewer
+        super().__init__(viewer, "dock_review")
         session = get_session(viewer)
-        self.language = session.language if session else viewer_language()
         self.scheme = session.scheme if session else default_scheme()
-        self.native.setWindowTitle(tr("dock_review", self.language))
 
         self.reader = LineEdit(
             value=session.reader if session else default_reader(),
@@ -73,7 +66,6 @@ class ReviewDock(Container):
             self.keys_help,
         ])
         self.native.layout().setSpacing(BUTTON_SPACING)
-        self.native.setMaximumWidth(DOCK_MAX_WIDTH)
         if session is not None:
             keys.bind_review_keys(session)
         on_session(viewer, self._attach)

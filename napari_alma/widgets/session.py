@@ -29,9 +29,6 @@ _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _SESSION_LISTENERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-# Docks wider than this squeeze the canvas on a laptop screen; their long texts wrap.
-DOCK_MAX_WIDTH = 460
-
 def get_session(viewer) -> ReviewSession | None:
     """Return the review session of ``viewer``, or None when no slide is under review."""
     return _SESSIONS.get(viewer)
