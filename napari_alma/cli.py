@@ -56,6 +56,15 @@ def _print(args, payload: dict, text: str) -> None:
     print(json.dumps(payload, indent=2, default=str, ensure_ascii=False) if args.json else text)
 
 
+def _model_folder(value: str | None):
+    """Return the model folder named on the command line; "default" is the shipped model."""
+    if value != "default":
+        return value
+    from napari_alma.learning.model import default_model_path
+
+    return default_model_path()
+
+
 def _open_project(folder: str):
     from napari_alma.store.project import Project
 
@@ -145,7 +154,9 @@ def _add_predict(commands) -> None:
     parser = commands.add_parser("predict", help="detect and classify the cells of slides")
     parser.add_argument("slides", nargs="+", metavar="SLIDE")
     parser.add_argument("--project", required=True, help="project folder (created if missing)")
-    parser.add_argument("--model", default=None, help="model folder (default: active model)")
+    parser.add_argument("--model", default=None,
+                        help="model folder, or 'default' for the shipped model "
+                        "(default: the project's active model)")
     parser.add_argument("--region", nargs=4, type=int, metavar=("R0", "C0", "R1", "C1"),
                         help="level-0 pixel bounds to process")
     parser.add_argument("--mpp", type=float, default=None,
@@ -164,7 +175,7 @@ def _run_predict(args) -> int:
         if args.mpp:
             _store_user_mpp(project, slide, args.mpp)
         with _progress_bar(f"predict {Path(slide).name}") as progress:
-            result = predict_slide(project, slide, args.model, progress=progress,
+            result = predict_slide(project, slide, _model_folder(args.model), progress=progress,
                                    region=tuple(args.region) if args.region else None,
                                    device=args.device)
         results.append(result)
@@ -311,7 +322,8 @@ def _add_train(commands) -> None:
     parser = commands.add_parser("train", help="train a model on an active-learning export")
     parser.add_argument("data", help="active-learning export folder")
     parser.add_argument("--from", dest="from_model", default=None,
-                        help="model folder to fine-tune (default: train from scratch)")
+                        help="model folder to fine-tune, or 'default' for the shipped model "
+                        "(without it, training starts from scratch)")
     parser.add_argument("--out", required=True, help="new model folder")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     parser.add_argument("--epochs", type=int, default=None, help="maximum epochs")
@@ -328,15 +340,30 @@ def _run_train(args) -> int:
 
     command = "napari-alma " + shlex.join(args.argv)
     with _progress_bar("train") as progress:
-        card = train_model(args.data, args.out, from_model=args.from_model, device=args.device,
-                           epochs=args.epochs, seed=args.seed, progress=progress,
-                           command=command, version=args.version)
+        card = train_model(args.data, args.out, from_model=_model_folder(args.from_model),
+                           device=args.device, epochs=args.epochs, seed=args.seed,
+                           progress=progress, command=command, version=args.version)
     if args.project:
-        _open_project(args.project).set_meta("active_model", str(Path(args.out).resolve()))
+        _register_model(_open_project(args.project), Path(args.out), card["version"])
     metrics = card.get("metrics", {})
     _print(args, card, f"Wrote model {card['version']} to {args.out}; validation balanced "
            f"accuracy {metrics.get('balanced_accuracy', float('nan')):.3f}")
     return 0
+
+
+def _register_model(project, model_dir: Path, version: str) -> None:
+    """Copy a trained model into the project's models folder and make it the active one."""
+    import shutil
+
+    target = project.models_folder / version
+    if model_dir.resolve() != target.resolve():
+        if target.exists():
+            raise FileExistsError(
+                f"Project {project.folder} already has a model version {version!r}; "
+                "train again with another --version."
+            )
+        shutil.copytree(model_dir, target)
+    project.set_meta("active_model", str(target.resolve()))
 
 
 if __name__ == "__main__":

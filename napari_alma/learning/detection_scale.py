@@ -47,6 +47,20 @@ MAX_PIXELS = 150_000
 # Smallest object diameter in (block-averaged) pixels that is trusted as a ruler.
 MIN_DIAMETER_PX = 8.0
 
+# The red-cell mask reaches down to this fraction of the red cells' plateau density:
+# a blurred edge lies at half the step between glass and cell.
+HALF_MAXIMUM = 0.5
+
+# A hole in the red-cell mask is a pale centre, and filled, when its mean density is at
+# least this fraction of the mask's lower threshold; darker-free holes are glass.
+PALLOR_FRACTION = 0.5
+
+# Log-radius histogram of the red-cell mode: grid step, Gaussian bandwidth (about 6 %)
+# and the window around the mode averaged for the final value (about 12 %).
+MODE_STEP = 0.01
+MODE_BANDWIDTH = 0.06
+MODE_WINDOW = 0.12
+
 # Plausible range for a light-microscope smear image: 0.02 µm/px (100x with a fine
 # camera) to 2 µm/px (a 4x overview).
 MPP_RANGE = (0.02, 2.0)
@@ -73,18 +87,94 @@ def estimate_mpp(image: np.ndarray) -> float | None:
     small = block_mean(image, factor)
     stain = nucleus_stain(small)
     nuclei = stain > nucleus_threshold(stain)
-    red_cells = _red_cell_mask(small, nuclei)
-
-    if red_cells.mean() >= MIN_RED_CELL_FRACTION:
-        diameter = _typical_thickness(red_cells)
+    radii, covered = _anucleate_round_objects(small, nuclei)
+    if covered >= MIN_RED_CELL_FRACTION:
+        radius = _mode_radius(radii)
+        diameter = None if radius is None else 2.0 * radius + 1.0
         ruler = RED_CELL_DIAMETER_UM
     else:
-        diameter = _typical_thickness(_clean(nuclei))
-        ruler = ROUND_NUCLEUS_DIAMETER_UM
+        diameter, ruler = _colour_ruler(small, nuclei)
     if diameter is None:
         return None
     mpp = ruler / (diameter * factor)
     return float(np.clip(mpp, *MPP_RANGE))
+
+
+def _colour_ruler(small: np.ndarray, nuclei: np.ndarray) -> tuple[float | None, float]:
+    """Fallback where few anucleate objects lie free of nuclei (crowded marrow)."""
+    red_cells = _red_cell_mask(small, nuclei)
+    if red_cells.mean() >= MIN_RED_CELL_FRACTION:
+        return _typical_thickness(red_cells), RED_CELL_DIAMETER_UM
+    return _typical_thickness(_clean(nuclei)), ROUND_NUCLEUS_DIAMETER_UM
+
+
+def _anucleate_round_objects(image: np.ndarray, nuclei: np.ndarray) -> tuple[np.ndarray, float]:
+    """Find the round stained objects that hold no nucleus and touch none: red cells.
+
+    Colour-blind on purpose (red cells are pink, mauve or grey with the stain batch and
+    the white balance). The stained mask is the summed optical density above half its
+    plateau, reached by hysteresis from Otsu's threshold, so that a blurred rim counts
+    up to its half-maximum, where the true edge lies. Pale centres are filled. The mask
+    is cut into one region per distance-transform maximum (a watershed), and regions
+    that touch a nucleus (cytoplasm of leukocytes and plasma cells) are dropped.
+
+    Returns
+    -------
+    radii : (K,) float ndarray
+        Inscribed radius of each kept object in pixels (the distance-transform maximum,
+        which stays the cell's radius where round cells overlap).
+    covered : float
+        Fraction of the field the kept objects cover.
+    """
+    from scipy import ndimage as ndi
+    from skimage.feature import peak_local_max
+    from skimage.filters import apply_hysteresis_threshold, threshold_otsu
+    from skimage.segmentation import watershed
+
+    total = optical_density(image).sum(axis=-1)
+    zone = ndi.binary_dilation(nuclei, iterations=2)
+    free = total[~zone]
+    if free.size == 0 or float(np.ptp(free)) == 0.0:
+        return np.zeros(0), 0.0
+    high = float(threshold_otsu(free))
+    low = min(high, HALF_MAXIMUM * float(np.median(free[free > high])))
+    stained = apply_hysteresis_threshold(total, low, high) & ~zone
+    # Fill pale centres, which hold some stain, but not glass enclosed by a clump of cells.
+    holes, count = ndi.label(ndi.binary_fill_holes(stained) & ~stained & ~zone)
+    hole_density = np.asarray(ndi.mean(total, holes, np.arange(1, count + 1)))
+    pale = np.concatenate([[False], hole_density >= PALLOR_FRACTION * low])
+    mask = ndi.binary_opening(stained | pale[holes])
+    distance = ndi.distance_transform_edt(mask)
+    peaks = peak_local_max(
+        distance, min_distance=2, threshold_abs=MIN_DIAMETER_PX / 2, exclude_border=False
+    )
+    if len(peaks) == 0:
+        return np.zeros(0), 0.0
+    markers = np.zeros(mask.shape, dtype=np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    regions = watershed(-distance, markers, mask=mask)
+    touching = np.unique(regions[ndi.binary_dilation(zone, iterations=2) & mask])
+    kept = np.isin(np.arange(1, len(peaks) + 1), touching, invert=True)
+    covered = float(np.isin(regions, np.flatnonzero(kept) + 1).mean())
+    return distance[tuple(peaks[kept].T)], covered
+
+
+def _mode_radius(radii: np.ndarray) -> float | None:
+    """Return the most common radius, by area: the mode of a smoothed log-radius histogram.
+
+    Each radius is weighted by its disk's area, so that the many small maxima along
+    ragged edges and junctions do not outvote the cells. The mode is refined as the
+    weighted mean of the radii within ``MODE_WINDOW`` (log units) of it.
+    """
+    if radii.size < MIN_OBJECTS:
+        return None
+    log_radii = np.log(radii)
+    weights = radii**2
+    grid = np.arange(log_radii.min(), log_radii.max() + MODE_STEP, MODE_STEP)
+    kernel = np.exp(-0.5 * ((grid[:, None] - log_radii[None, :]) / MODE_BANDWIDTH) ** 2)
+    mode = grid[np.argmax(kernel @ weights)]
+    near = np.abs(log_radii - mode) < MODE_WINDOW
+    return float(np.exp(np.average(log_radii[near], weights=weights[near])))
 
 
 def _clean(mask: np.ndarray) -> np.ndarray:

@@ -40,6 +40,11 @@ SCRATCH_EPOCHS = 50
 FINETUNE_EPOCHS = 20
 PATIENCE = 20
 BATCH_SIZE = 32
+MIXUP_ALPHA = 0.4
+HED_SIGMA = 0.08
+# skimage.color.rgb_from_hed: rows are the haematoxylin, eosin and DAB optical densities.
+# MGG is not H&E, but its basic (blue) and acidic (pink) dyes sit close to these axes.
+RGB_FROM_HED = ((0.65, 0.70, 0.29), (0.07, 0.99, 0.11), (0.27, 0.57, 0.78))
 
 
 class TrainingCancelled(Exception):
@@ -122,7 +127,8 @@ def train_model(
     network = _initial_network(classes, parent)
     max_epochs = epochs or (FINETUNE_EPOCHS if parent else SCRATCH_EPOCHS)
     settings = {"epochs": max_epochs, "lr": 5e-4 if parent else 1.5e-3, "seed": seed,
-                "device": device, "normalization": normalization}
+                "device": device, "normalization": normalization,
+                "mixup_alpha": MIXUP_ALPHA, "hed_sigma": HED_SIGMA}
     started = time.monotonic()
     result = _fit(network, data, settings, progress, cancel)
     logger.info("Trained %d epochs in %.0f s", result["epochs_run"], time.monotonic() - started)
@@ -320,6 +326,8 @@ def _fit(network, data: dict, settings: dict, progress, cancel) -> dict:
     )
     scaler = torch.amp.GradScaler("cuda", enabled=device.startswith("cuda"))
     generator = torch.Generator().manual_seed(settings["seed"])
+    n_classes = int(network.head.out_features)
+    has_val = len(data["val_y"]) > 0
     best = {"score": -1.0, "state": None, "epoch": 0}
     for epoch in range(1, max_epochs + 1):
         network.train()
@@ -328,23 +336,35 @@ def _fit(network, data: dict, settings: dict, progress, cancel) -> dict:
             if cancel is not None and cancel():
                 raise TrainingCancelled("Training cancelled; no model was written.")
             batch = order[step * BATCH_SIZE : (step + 1) * BATCH_SIZE]
-            inputs = augment(train_x[batch], generator, settings["normalization"])
-            _train_step(network, inputs.to(device), train_y[batch].to(device),
+            inputs = augment(train_x[batch], generator, settings["normalization"],
+                             settings.get("hed_sigma", 0.0))
+            inputs, targets = mixup(inputs, train_y[batch], n_classes, generator,
+                                    settings.get("mixup_alpha", 0.0))
+            _train_step(network, inputs.to(device), targets.to(device),
                         optimizer, scaler, device)
             scheduler.step()
+        if not has_val:
+            _report(progress, epoch, max_epochs, "no validation split")
+            continue
         score = _evaluate(network, data, settings)["balanced_accuracy"]
         if score > best["score"]:
             best = {"score": score, "epoch": epoch,
                     "state": {k: v.detach().clone() for k, v in network.state_dict().items()}}
-        if progress is not None:
-            progress(epoch / max_epochs, f"epoch {epoch}/{max_epochs}: val balanced "
-                     f"accuracy {score:.3f} (best {best['score']:.3f})")
-        logger.info("epoch %d: val balanced accuracy %.3f", epoch, score)
+        _report(progress, epoch, max_epochs,
+                f"val balanced accuracy {score:.3f} (best {best['score']:.3f})")
         if epoch - best["epoch"] >= PATIENCE:
             break
+    if not has_val:
+        return {"epochs_run": epoch, "best_epoch": epoch, "metrics": None}
     network.load_state_dict(best["state"])
     metrics = _evaluate(network, data, settings)
     return {"epochs_run": epoch, "best_epoch": best["epoch"], "metrics": metrics}
+
+
+def _report(progress, epoch: int, max_epochs: int, text: str) -> None:
+    logger.info("epoch %d/%d: %s", epoch, max_epochs, text)
+    if progress is not None:
+        progress(epoch / max_epochs, f"epoch {epoch}/{max_epochs}: {text}")
 
 
 def _balanced_weights(labels: np.ndarray, row_weights: np.ndarray) -> np.ndarray:
@@ -357,11 +377,16 @@ def _balanced_weights(labels: np.ndarray, row_weights: np.ndarray) -> np.ndarray
 
 
 def _train_step(network, inputs, labels, optimizer, scaler, device: str) -> float:
+    """Take one optimiser step; ``labels`` are class indices (N,) or soft targets (N, K)."""
     import torch
     from torch.nn import functional
 
     with torch.autocast("cuda", enabled=device.startswith("cuda")):
-        loss = functional.cross_entropy(network(inputs), labels, label_smoothing=0.05)
+        logits = network(inputs).float()
+    if labels.ndim == 1:
+        loss = functional.cross_entropy(logits, labels, label_smoothing=0.05)
+    else:
+        loss = -(labels * functional.log_softmax(logits, dim=1)).sum(dim=1).mean()
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(optimizer)
@@ -369,12 +394,27 @@ def _train_step(network, inputs, labels, optimizer, scaler, device: str) -> floa
     return float(loss.detach())
 
 
-def augment(batch, generator, normalization: dict):
+def augment(batch, generator, normalization: dict, hed_sigma: float = 0.0):
     """Randomly flip, rotate, rescale, shift and stain-jitter a (N, 3, px, px) uint8 batch.
 
-    Returns the normalised float32 batch. Rotations are by any angle, so they include the
-    90-degree ones. Scale varies by ±10 %, shift by ±4 % of the side, brightness and
-    contrast by ±10 %, and each channel's gain by ±5 %, a small change of stain hue.
+    Parameters
+    ----------
+    batch : (N, 3, px, px) uint8 tensor
+        RGB crops.
+    generator : torch.Generator
+        Source of the random draws.
+    normalization : dict
+        ``mean`` and ``std`` per channel, applied last.
+    hed_sigma : float
+        When above 0, each crop's haematoxylin, eosin and DAB optical densities are scaled
+        by 1 ± ``hed_sigma`` and shifted by ± ``hed_sigma`` / 3 (stain colour jitter).
+
+    Returns
+    -------
+    (N, 3, px, px) float32 tensor
+        Normalised crops. Rotations are by any angle, so they include the 90-degree ones.
+        Scale varies by ±10 %, shift by ±4 % of the side, brightness and contrast by ±10 %,
+        and each channel's gain by ±5 %.
     """
     import torch
     from torch.nn import functional
@@ -393,6 +433,9 @@ def augment(batch, generator, normalization: dict):
                          torch.stack([sin * flip, cos, uniform(-0.08, 0.08)], 1)], 1)
     grid = functional.affine_grid(theta, list(images.shape), align_corners=False)
     images = functional.grid_sample(images, grid, padding_mode="reflection", align_corners=False)
+    if hed_sigma > 0:
+        images = hed_jitter(images, uniform(1 - hed_sigma, 1 + hed_sigma, 3),
+                            uniform(-hed_sigma / 3, hed_sigma / 3, 3))
 
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
     images = (images - mean) * uniform(0.9, 1.1, 1, 1, 1) + mean * uniform(0.9, 1.1, 1, 1, 1)
@@ -400,6 +443,73 @@ def augment(batch, generator, normalization: dict):
     mean_t = torch.tensor(normalization["mean"]).view(1, 3, 1, 1)
     std_t = torch.tensor(normalization["std"]).view(1, 3, 1, 1)
     return (images - mean_t) / std_t
+
+
+def hed_jitter(images, gain, shift):
+    """Scale and shift the stain optical densities of RGB images in [0, 1].
+
+    Parameters
+    ----------
+    images : (N, 3, H, W) float tensor
+        RGB in [0, 1].
+    gain, shift : (N, 3) float tensors
+        Per image, the factor and the offset (optical density units) of the haematoxylin,
+        eosin and DAB densities.
+
+    Returns
+    -------
+    (N, 3, H, W) float tensor
+        RGB in [0, 1]; a gain of 1 and a shift of 0 return the input (up to rounding).
+    """
+    import torch
+
+    rgb_from_hed = torch.tensor(RGB_FROM_HED, dtype=images.dtype)
+    hed_from_rgb = torch.linalg.inv(rgb_from_hed)
+    density = -torch.log(images.clamp(1 / 255, 1))
+    # Row vectors: density = hed @ rgb_from_hed, so the change is one 3x3 matrix per image.
+    matrix = hed_from_rgb @ torch.diag_embed(gain) @ rgb_from_hed
+    offset = (shift @ rgb_from_hed).view(-1, 3, 1, 1)
+    density = torch.einsum("nchw,ncd->ndhw", density, matrix) + offset
+    return torch.exp(-density.clamp_min(0)).clamp(0, 1)
+
+
+def mixup(inputs, labels, n_classes: int, generator, alpha: float):
+    """Blend each crop and its one-hot label with another crop of the batch (mixup).
+
+    Parameters
+    ----------
+    inputs : (N, 3, px, px) float tensor
+        Augmented, normalised crops.
+    labels : (N,) int64 tensor
+        Class indices.
+    n_classes : int
+        Number of outputs K.
+    generator : torch.Generator
+        Source of the random draws.
+    alpha : float
+        The mixing weight is drawn from Beta(alpha, alpha); 0 turns mixup off.
+
+    Returns
+    -------
+    tuple
+        The inputs and, when mixing, (N, K) soft targets (else ``labels`` unchanged).
+    """
+    import torch
+    from torch.nn import functional
+
+    if alpha <= 0 or len(labels) < 2:
+        return inputs, labels
+    # torch's Beta sampler takes no generator; numpy's, seeded from it, repeats per seed.
+    rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+    weight = torch.from_numpy(rng.beta(alpha, alpha, size=len(labels))).float()
+    # The larger share goes to the crop's own label, so no crop loses its identity.
+    weight = torch.maximum(weight, 1 - weight)
+    partner = torch.randperm(len(labels), generator=generator)
+    targets = functional.one_hot(labels, n_classes).float()
+    targets = targets * 0.95 + 0.05 / n_classes
+    mixed = inputs * weight.view(-1, 1, 1, 1) + inputs[partner] * (1 - weight.view(-1, 1, 1, 1))
+    weight = weight.view(-1, 1)
+    return mixed, targets * weight + targets[partner] * (1 - weight)
 
 
 def _evaluate(network, data: dict, settings: dict) -> dict:

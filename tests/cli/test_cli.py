@@ -88,3 +88,29 @@ def test_blank_field_without_pixel_size_names_the_fix(tmp_path, capsys):
                  "--json"]) == 0
     result = json.loads(capsys.readouterr().out)["slides"][0]
     assert result["new"] == [] and result["mpp"] == pytest.approx(0.1)
+
+
+def test_export_train_and_predict_again(tmp_path, capsys):
+    project = tmp_path / "project"
+    slide = str(sample_path())
+    run_json(capsys, "predict", slide, "--project", str(project))
+    run_json(capsys, "label", str(project), "--slide", slide, "--cell", "1", "2", "3",
+             "--class", "BLA", "--reader", "ana")
+    run_json(capsys, "label", str(project), "--slide", slide, "--cell", "4", "5",
+             "--class", "NGS", "--reader", "ana")
+    exported = run_json(capsys, "export", str(project), "--format", "al",
+                        "--out", str(tmp_path / "al"))
+    assert (tmp_path / "al" / "manifest.json").is_file() and exported["format"] == "al"
+
+    card = run_json(capsys, "train", str(tmp_path / "al"), "--from", "default",
+                    "--out", str(tmp_path / "v2"), "--epochs", "1", "--device", "cpu",
+                    "--version", "lab-v2", "--project", str(project))
+    assert card["version"] == "lab-v2" and "BLA" in card["classes"]
+    assert card["training"]["command"].startswith("napari-alma train ")
+    assert (project / "models" / "lab-v2" / "model.safetensors").is_file()
+
+    again = run_json(capsys, "predict", slide, "--project", str(project))["slides"][0]
+    assert again["model_version"] == "lab-v2"
+    assert again["new"] == []
+    counts = run_json(capsys, "count", str(project), "--slide", slide)
+    assert counts["counts"]["BLA"] >= 3
