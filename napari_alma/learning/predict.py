@@ -17,7 +17,7 @@ TILE_PX = 2048
 # Two detections closer than this are one cell: about half a small leukocyte's diameter.
 SAME_CELL_UM = 5.0
 # Tiles overlap by a large cell's diameter, so a cell cut by one tile edge lies whole in
-# the neighbouring tile; each tile keeps only the cells whose centre is in its own core.
+# the neighbouring tile. Each tile keeps only the cells whose centre is in its own core.
 TILE_OVERLAP_UM = 30.0
 
 Progress = Callable[[float, str], None]
@@ -53,9 +53,9 @@ def predict_slide(
 ) -> dict:
     """Detect the nucleated cells of a slide, classify them and store both in ``project``.
 
-    Predicting again re-classifies the cells already stored (a new prediction row for the
-    new model version; human labels untouched) and adds a new cell only where no stored
-    cell lies within ``SAME_CELL_UM``.
+    Predicting again re-classifies the cells already stored: each gets a new prediction
+    row for the new model version, and human labels stay untouched. A new cell is added
+    only where no stored cell lies within ``SAME_CELL_UM``.
 
     Parameters
     ----------

@@ -385,7 +385,7 @@ class Project:
 
         Columns: ``slide_id, cell_id, row, col, row_um, col_um, class, predicted_class,
         confidence, probabilities, source, label_source, reader, updated_at,
-        model_version, deleted``. ``class`` is empty for a cell nobody has labelled.
+        model_version, deleted``. ``class`` is empty for a cell that no reader has labelled.
         With ``reader`` the labels are that reader's; otherwise the slide's primary reader's.
         """
         slide = self.slide(slide_id)
