@@ -2,7 +2,7 @@
 
 Two rulers, chosen by what the field holds:
 
-- red cells, about 7.5 µm across, found by shape, not colour: stained objects that hold
+- red cells, about 7.5 µm across, found by shape, not colour: stained objects that contain
   no nucleus and touch none, with pale centres filled and rims counted to half their
   plateau density. Their size is the area-weighted mode of the distance-transform
   maxima (inscribed radii), which stays a cell's radius where round cells overlap. Used
@@ -11,7 +11,7 @@ Two rulers, chosen by what the field holds:
   nuclei taken as 7.5 µm, measured as local thickness.
 
 Both are estimates. Error against the reference of each data set (median, 90th percentile
-of the absolute error), measured with the dev script described in the lead's report:
+of the absolute error) on the PBC, BCCD and SegPC images:
 PBC +18 % / 34 % (reference 0.0919 µm/px from neutrophil boxes, itself an estimate;
 isolated round red cells there measure 75 px, 0.100 µm/px), BCCD +7 % / 50 %, SegPC
 -3 % / 8 %. Known weakness: gaps of glass enclosed by red-cell clumps are filled with the
@@ -108,7 +108,7 @@ def _colour_ruler(small: np.ndarray, nuclei: np.ndarray) -> tuple[float | None, 
 
 
 def _anucleate_round_objects(image: np.ndarray, nuclei: np.ndarray) -> tuple[np.ndarray, float]:
-    """Find the round stained objects that hold no nucleus and touch none: red cells.
+    """Find the round stained objects that contain no nucleus and touch none: red cells.
 
     Colour-blind on purpose (red cells are pink, mauve or grey with the stain batch and
     the white balance). The stained mask is the summed optical density above half its
