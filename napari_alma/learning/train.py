@@ -2,8 +2,9 @@
 
 :func:`train_model` is what ``napari-alma train DATA [--from MODEL] --out MODEL_DIR`` runs.
 It splits the labelled cells into train and validation by slide and samples classes evenly.
-It augments with flips, rotations, small scale and stain changes, trains with AdamW and a
-one-cycle cosine learning rate, and stops early on validation balanced accuracy. The model
+It augments with flips, rotations, small scale and stain changes (haematoxylin-eosin
+density jitter) and mixup, trains with AdamW and a one-cycle cosine learning rate, and
+stops early on validation balanced accuracy. The model
 folder it writes has a card with the data, the command and the validation metrics.
 """
 
@@ -73,7 +74,10 @@ def train_model(
     ----------
     data_dir : str or Path
         An active-learning export folder (``manifest.json``, ``cells.csv``, ``crops/``).
-        Cells with an empty class or with ``split == "test"`` are never trained on.
+        Cells with an empty class or with ``split == "test"`` are never trained on. When
+        every other labelled cell is marked ``split == "train"``, there is no validation:
+        training runs all the epochs, keeps the last weights and the card has no
+        validation metrics.
     out_dir : str or Path
         The model folder to write (replaced if it exists).
     from_model : str or Path, optional
@@ -116,10 +120,12 @@ def train_model(
     manifest, table = al_format.read_al_export(data_dir)
     scheme = _check_classes(manifest, table, data_dir)
     parent = load_model(from_model, scheme=scheme) if from_model is not None else None
+    labelled_splits = set(table.loc[table["class"] != "", "split"])
+    all_marked_train = "train" in labelled_splits and not labelled_splits & {"", "val"}
     table = assign_splits(table, seed)
     classes = _output_classes(scheme, table, parent)
     geometry = _input_geometry(manifest, parent)
-    data = _load_split_data(data_dir, table, manifest, geometry, classes)
+    data = _load_split_data(data_dir, table, manifest, geometry, classes, all_marked_train)
 
     device = select_device(device)
     torch.manual_seed(seed)
@@ -249,7 +255,13 @@ def _input_geometry(manifest: dict, parent) -> dict:
     return {"crop_um": crop_um, "input_um": parent.input_um, "input_px": parent.input_px}
 
 
-def _load_split_data(data_dir: Path, table, manifest: dict, geometry: dict, classes) -> dict:
+def _load_split_data(data_dir: Path, table, manifest: dict, geometry: dict, classes,
+                     allow_no_val: bool = False) -> dict:
+    """Load the crops and labels of the train and val rows.
+
+    Without validation rows this raises, unless ``allow_no_val`` (every labelled row of
+    the export was marked ``split=train``, a deliberate final fit on all the cells).
+    """
     index = {code: i for i, code in enumerate(classes)}
     data = {}
     for split in ("train", "val"):
@@ -262,12 +274,13 @@ def _load_split_data(data_dir: Path, table, manifest: dict, geometry: dict, clas
         data[f"{split}_slide_ids"] = set(rows["slide_id"])
     if len(data["train_y"]) == 0:
         raise TrainingDataError(f"{data_dir}: no labelled cells are left for training.")
-    if len(data["val_y"]) == 0:
+    if len(data["val_y"]) == 0 and not allow_no_val:
         raise TrainingDataError(
             f"{data_dir}: no cells for validation; label cells on more than one slide, or "
             "mark some rows split=val in cells.csv."
         )
-    data["missing_in_val"] = [c for i, c in enumerate(classes) if i not in set(data["val_y"])]
+    in_val = set(data["val_y"]) if len(data["val_y"]) else set(range(len(classes)))
+    data["missing_in_val"] = [c for i, c in enumerate(classes) if i not in in_val]
     if data["missing_in_val"]:
         logger.warning("Classes without validation cells: %s", data["missing_in_val"])
     return data
@@ -499,7 +512,8 @@ def mixup(inputs, labels, n_classes: int, generator, alpha: float):
 
     if alpha <= 0 or len(labels) < 2:
         return inputs, labels
-    # torch's Beta sampler takes no generator; numpy's, seeded from it, repeats per seed.
+    # torch's Beta sampler takes no generator, so numpy draws the weights from a seed
+    # taken from the generator, and a run repeats for the same seed.
     rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
     weight = torch.from_numpy(rng.beta(alpha, alpha, size=len(labels))).float()
     # The larger share goes to the crop's own label, so no crop loses its identity.
@@ -586,6 +600,13 @@ def metrics_entry(metrics: dict, classes: list[str], split: str, n: int) -> dict
     }
 
 
+def _metrics_or_none(metrics, classes: list[str], split: str, n: int) -> dict:
+    if metrics is None:
+        return {"split": "none: every labelled cell of the export was marked split=train, "
+                         "so the model has no validation metrics", "n_test": 0}
+    return metrics_entry(metrics, classes, split, n)
+
+
 def _build_card(manifest, data_dir, classes, geometry, normalization, parent, result,
                 settings, command, version, data) -> dict:
     from napari_alma import __version__
@@ -633,5 +654,5 @@ def _build_card(manifest, data_dir, classes, geometry, normalization, parent, re
             "attribution": manifest.get("attribution"),
             "generator": f"napari-alma {__version__}",
         },
-        "metrics": metrics_entry(result["metrics"], classes, split_text, len(data["val_y"])),
+        "metrics": _metrics_or_none(result["metrics"], classes, split_text, len(data["val_y"])),
     }

@@ -12,7 +12,10 @@ from napari_alma.learning.train import (
     TrainingCancelled,
     TrainingDataError,
     assign_splits,
+    augment,
     classification_metrics,
+    hed_jitter,
+    mixup,
     train_model,
 )
 
@@ -226,3 +229,67 @@ def test_unknown_class_names_class_and_file(small_export, tmp_path):
         train_model(copy, tmp_path / "m", epochs=1, device="cpu")
     assert "cells.csv" in str(info.value)
     assert not (tmp_path / "m").exists()
+
+
+def test_all_cells_marked_train_fits_without_validation(small_export, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(small_export, tmp_path / "copy")
+    table = pd.read_csv(copy / "cells.csv", keep_default_na=False)
+    table["split"] = "train"
+    table.to_csv(copy / "cells.csv", index=False)
+    messages = []
+    card = train_model(copy, tmp_path / "m", epochs=2, device="cpu",
+                       progress=lambda f, m: messages.append(m))
+    assert card["training"]["n_train"] == 40
+    assert card["training"]["n_val"] == 0
+    assert card["training"]["epochs"] == 2
+    assert "balanced_accuracy" not in card["metrics"]
+    assert card["metrics"]["split"].startswith("none")
+    assert all("no validation" in m for m in messages)
+    assert load_model(tmp_path / "m").classes == card["classes"]
+
+
+# -- augmentation ---------------------------------------------------------------------------
+def test_hed_jitter_identity_and_stain_shift(small_export):
+    import torch
+
+    crops = al_format.load_crops(small_export, al_format.read_al_export(small_export)[1])[:4]
+    images = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255
+    same = hed_jitter(images, torch.ones(4, 3), torch.zeros(4, 3))
+    # Pure black and white clip at the ends of the optical-density range; the rest returns.
+    np.testing.assert_allclose(same.numpy(), images.clamp(1 / 255, 1).numpy(), atol=1e-4)
+    darker = hed_jitter(images, torch.tensor([[1.3, 1.0, 1.0]] * 4), torch.zeros(4, 3))
+    # More haematoxylin absorbs more red than blue: the crop turns darker and bluer.
+    assert float(darker.mean()) < float(images.mean())
+    assert float((darker[:, 0] - images[:, 0]).mean()) < float((darker[:, 2] - images[:, 2]).mean())
+
+
+def test_augment_is_seeded_and_normalised(small_export):
+    import torch
+
+    crops = al_format.load_crops(small_export, al_format.read_al_export(small_export)[1])[:8]
+    batch = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous()
+    norm = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+    first = augment(batch, torch.Generator().manual_seed(3), norm, hed_sigma=0.08)
+    again = augment(batch, torch.Generator().manual_seed(3), norm, hed_sigma=0.08)
+    assert first.shape == (8, 3, 48, 48)
+    assert first.dtype == torch.float32
+    torch.testing.assert_close(first, again)
+    assert float(first.min()) >= -2.0 - 1e-5 and float(first.max()) <= 2.0 + 1e-5
+
+
+def test_mixup_soft_targets_keep_own_label_first():
+    import torch
+
+    inputs = torch.arange(6, dtype=torch.float32).view(6, 1, 1, 1).expand(6, 3, 2, 2)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    mixed, targets = mixup(inputs, labels, 3, torch.Generator().manual_seed(0), alpha=0.4)
+    assert targets.shape == (6, 3)
+    np.testing.assert_allclose(targets.sum(dim=1).numpy(), 1.0, rtol=1e-6)
+    # Each crop keeps at least half of its own label's mass.
+    own = targets[torch.arange(6), labels]
+    assert bool((own >= 0.5 * 0.95).all())
+    assert mixed.shape == inputs.shape
+    unchanged = mixup(inputs, labels, 3, torch.Generator().manual_seed(0), alpha=0.0)
+    assert unchanged[1] is labels
