@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from napari_alma import __version__
+from napari_alma.store.project import default_reader
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args) or 0
     except (ValueError, OSError, RuntimeError) as err:
-        print(f"napari-alma {args.command}: {err}", file=sys.stderr)
+        print(f"napari-alma {args.command}: {_error_text(err)}", file=sys.stderr)
         return 2
+
+
+def _error_text(err: Exception) -> str:
+    """Return an error as one sentence; operating-system errors name their file plainly."""
+    if isinstance(err, OSError) and err.strerror and err.filename:
+        return f"{err.filename}: {err.strerror}. Check the path and its permissions."
+    return str(err)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,10 +73,46 @@ def _model_folder(value: str | None):
     return default_model_path()
 
 
-def _open_project(folder: str):
-    from napari_alma.store.project import Project
+def _add_json(parser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as one JSON document on standard output")
 
+
+def _open_project(folder: str, create: bool = False):
+    """Open a project; unless ``create``, a folder without a project store is an error."""
+    from napari_alma.store.project import DATABASE_NAME, Project
+
+    if not create and not (Path(folder) / DATABASE_NAME).is_file():
+        raise FileNotFoundError(
+            f"No napari-alma project in {folder}: it has no {DATABASE_NAME}. Create one with "
+            f"`napari-alma predict SLIDE --project {folder}`, or check the folder name."
+        )
     return Project(folder)
+
+
+def _slide_id(project, reference: str) -> str:
+    """Return the id of a slide named by id or path; a renamed or copied file is found too."""
+    from napari_alma.store.project import StoreError
+
+    try:
+        return project.slide(reference)["slide_id"]
+    except StoreError:
+        if not Path(reference).is_file():
+            raise
+    from napari_alma.slides.reader import fingerprint
+
+    found = project.slide_by_fingerprint(fingerprint(reference))
+    if found is None:
+        raise StoreError(
+            f"{reference} is not a slide of project {project.folder}. Run `napari-alma predict "
+            f"{reference} --project {project.folder}` first."
+        )
+    return found["slide_id"]
+
+
+def _records(frame) -> list[dict]:
+    """Return a DataFrame's rows as JSON-safe dicts (missing values become null)."""
+    return json.loads(frame.to_json(orient="records", force_ascii=False))
 
 
 # -- open and demo -----------------------------------------------------------------------
@@ -91,8 +135,8 @@ def _run_open(args) -> int:
     from napari_alma.widgets.launch import open_in_viewer
 
     project = args.project or str(Path(args.slide).with_suffix(".alma"))
-    if args.mpp:
-        _store_user_mpp(_open_project(project), args.slide, args.mpp)
+    if args.mpp is not None:
+        _store_user_mpp(_open_project(project, create=True), args.slide, args.mpp)
     viewer = napari.Viewer()
     open_in_viewer(viewer, args.slide, project, reader=args.reader, predict=not args.no_predict)
     napari.run()
@@ -104,7 +148,7 @@ def _add_demo(commands) -> None:
         "demo", help="open the bundled sample smear, predicted, in napari")
     parser.add_argument("--headless", metavar="OUT_DIR", default=None,
                         help="no window: write a screenshot PNG and the counts (JSON) here")
-    parser.add_argument("--json", action="store_true", help="print the counts as JSON")
+    _add_json(parser)
     parser.set_defaults(handler=_run_demo)
 
 
@@ -129,7 +173,7 @@ def _demo_text(result: dict) -> str:
 def _add_info(commands) -> None:
     parser = commands.add_parser("info", help="levels, shapes, pixel size and format of a slide")
     parser.add_argument("slide")
-    parser.add_argument("--json", action="store_true")
+    _add_json(parser)
     parser.set_defaults(handler=_run_info)
 
 
@@ -162,17 +206,18 @@ def _add_predict(commands) -> None:
     parser.add_argument("--mpp", type=float, default=None,
                         help="pixel size in µm/px for slides whose file does not state it")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    parser.add_argument("--json", action="store_true")
+    _add_json(parser)
     parser.set_defaults(handler=_run_predict)
 
 
 def _run_predict(args) -> int:
     from napari_alma.learning.predict import predict_slide
 
-    project = _open_project(args.project)
+    project = _open_project(args.project, create=True)
+    _check_region(args.region)
     results = []
     for slide in args.slides:
-        if args.mpp:
+        if args.mpp is not None:
             _store_user_mpp(project, slide, args.mpp)
         with _progress_bar(f"predict {Path(slide).name}") as progress:
             result = predict_slide(project, slide, _model_folder(args.model), progress=progress,
@@ -185,6 +230,29 @@ def _run_predict(args) -> int:
         f"{' estimated' if r['mpp_estimated'] else ''})" for r in results)
     _print(args, {"slides": results}, text)
     return 0
+
+
+def _check_new_output(path: Path, overwrite: bool) -> None:
+    """Raise unless ``path`` is free, or may be replaced; nothing is deleted here."""
+    if path.exists() and (path.is_file() or any(path.iterdir())) and not overwrite:
+        raise FileExistsError(
+            f"{path} already exists; choose another --out, or pass --overwrite to replace it."
+        )
+
+
+def _check_region(region) -> None:
+    if region and not (0 <= region[0] < region[2] and 0 <= region[1] < region[3]):
+        raise ValueError(
+            f"Invalid --region {' '.join(map(str, region))}: expected R0 C0 R1 C1 with "
+            "0 <= R0 < R1 and 0 <= C0 < C1, in level-0 pixels."
+        )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text}")
+    return value
 
 
 def _store_user_mpp(project, slide_path: str, mpp: float) -> None:
@@ -223,17 +291,23 @@ def _add_label(commands) -> None:
     parser.add_argument("--cell", required=True, type=int, nargs="+", help="cell id(s)")
     parser.add_argument("--class", dest="code", required=True, help="class code, e.g. BLA")
     parser.add_argument("--reader", default=None, help="reader name (default: system user)")
-    parser.add_argument("--json", action="store_true")
+    _add_json(parser)
     parser.set_defaults(handler=_run_label)
 
 
 def _run_label(args) -> int:
     project = _open_project(args.project)
-    slide_id = project.slide(args.slide)["slide_id"]
-    changed = project.label_cells(slide_id, args.cell, args.code, reader=args.reader)
-    _print(args, {"slide_id": slide_id, "cells": args.cell, "class": args.code,
-                  "changed": changed},
-           f"{slide_id}: {changed} cells set to {args.code}")
+    slide_id = _slide_id(project, args.slide)
+    reader = args.reader or default_reader()
+    changed = project.label_cells(slide_id, args.cell, args.code.upper(), reader=reader)
+    primary = project.slide(slide_id)["primary_reader"]
+    text = f"{slide_id}: {changed} cell(s) set to {args.code.upper()} by reader {reader}"
+    if primary != reader:
+        # NOTE: each reader's labels are kept apart; the count follows the primary reader.
+        text += (f". The slide's primary reader is {primary}: `count` shows {primary}'s "
+                 f"labels unless you pass --reader {reader}.")
+    _print(args, {"slide_id": slide_id, "cells": args.cell, "class": args.code.upper(),
+                  "reader": reader, "primary_reader": primary, "changed": changed}, text)
     return 0
 
 
@@ -242,16 +316,17 @@ def _add_audit(commands) -> None:
     parser.add_argument("project")
     parser.add_argument("--slide", required=True)
     parser.add_argument("--cell", type=int, default=None)
-    parser.add_argument("--json", action="store_true")
+    _add_json(parser)
     parser.set_defaults(handler=_run_audit)
 
 
 def _run_audit(args) -> int:
     project = _open_project(args.project)
-    slide_id = project.slide(args.slide)["slide_id"]
+    slide_id = _slide_id(project, args.slide)
     events = project.events(slide_id, args.cell)
-    _print(args, {"slide_id": slide_id, "events": events.to_dict(orient="records")},
-           events.to_string(index=False) if len(events) else f"{slide_id}: no events")
+    _print(args, {"slide_id": slide_id, "events": _records(events)},
+           events.fillna("").to_string(index=False) if len(events) else
+           f"{slide_id}: no events")
     return 0
 
 
@@ -261,12 +336,19 @@ def _add_count(commands) -> None:
     parser.add_argument("project")
     parser.add_argument("--slide", default=None, help="slide id or path")
     parser.add_argument("--list", action="store_true", help="list the project's slides")
-    parser.add_argument("--target", type=int, default=500, help="cells to count (300 or 500)")
+    parser.add_argument("--target", type=_positive_int, default=500,
+                        help="cells the count should reach: ICSH asks for 500 when a "
+                        "percentage is decisive, else 300 (default 500)")
     parser.add_argument("--blast-equivalents", default="",
                         help="comma-separated: promonocytes,abnormal-promyelocytes")
-    parser.add_argument("--me-convention", default="icsh", choices=("icsh", "no-monocytes"))
-    parser.add_argument("--lang", default=None, choices=("en", "es"))
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--me-convention", default="icsh", choices=("icsh", "no-monocytes"),
+                        help="M:E ratio with monocytes on the myeloid side (icsh, default) "
+                        "or without them")
+    parser.add_argument("--reader", default=None,
+                        help="count this reader's labels (default: the primary reader's)")
+    parser.add_argument("--lang", default=None, choices=("en", "es"),
+                        help="language of the text output (default: ALMA_LANG or the system)")
+    _add_json(parser)
     parser.set_defaults(handler=_run_count)
 
 
@@ -274,12 +356,12 @@ def _run_count(args) -> int:
     project = _open_project(args.project)
     if args.list or not args.slide:
         slides = project.slides()[["slide_id", "path", "mpp", "primary_reader"]]
-        _print(args, {"slides": slides.to_dict(orient="records")}, slides.to_string(index=False))
+        _print(args, {"slides": _records(slides)}, slides.fillna("").to_string(index=False))
         return 0
-    slide_id = project.slide(args.slide)["slide_id"]
+    slide_id = _slide_id(project, args.slide)
     equivalents = [item for item in args.blast_equivalents.split(",") if item]
-    differential = project.count(slide_id, target=args.target, blast_equivalents=equivalents,
-                                 me_convention=args.me_convention)
+    differential = project.count(slide_id, reader=args.reader, target=args.target,
+                                 blast_equivalents=equivalents, me_convention=args.me_convention)
     from napari_alma.report.text import differential_text
 
     _print(args, differential.to_dict(),
@@ -296,7 +378,7 @@ def _add_export(commands) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--reader", default=None, help="export this reader's labels")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")
-    parser.add_argument("--json", action="store_true")
+    _add_json(parser)
     parser.set_defaults(handler=_run_export)
 
 
@@ -310,8 +392,10 @@ def _run_export(args) -> int:
         written = export_active_learning(project, args.out, reader=args.reader,
                                          overwrite=args.overwrite)
     elif args.format == "csv":
+        _check_new_output(Path(args.out) / "cells.csv", args.overwrite)
         written = write_cell_csv(project, Path(args.out), reader=args.reader)
     else:
+        _check_new_output(Path(args.out) / "differential.csv", args.overwrite)
         written = write_differential_csv(project, Path(args.out))
     _print(args, {"format": args.format, "out": str(written)}, f"Wrote {written}")
     return 0
@@ -326,12 +410,18 @@ def _add_train(commands) -> None:
                         "(without it, training starts from scratch)")
     parser.add_argument("--out", required=True, help="new model folder")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    parser.add_argument("--epochs", type=int, default=None, help="maximum epochs")
+    parser.add_argument("--epochs", type=_positive_int, default=None,
+                        help="maximum epochs (default: 50 from scratch, 20 when fine-tuning; "
+                        "training stops earlier when validation balanced accuracy stops "
+                        "improving)")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--version", default=None, help="version name of the new model")
+    parser.add_argument("--version", default=None,
+                        help="version name of the new model (default: data folder, date, hash)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing model folder at --out")
     parser.add_argument("--project", default=None,
                         help="register the model in this project and make it active")
-    parser.add_argument("--json", action="store_true")
+    _add_json(parser)
     parser.set_defaults(handler=_run_train)
 
 
@@ -339,6 +429,7 @@ def _run_train(args) -> int:
     from napari_alma.learning.train import train_model
 
     command = "napari-alma " + shlex.join(args.argv)
+    _check_new_output(Path(args.out), args.overwrite)
     with _progress_bar("train") as progress:
         card = train_model(args.data, args.out, from_model=_model_folder(args.from_model),
                            device=args.device, epochs=args.epochs, seed=args.seed,

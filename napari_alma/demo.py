@@ -109,20 +109,23 @@ def _matplotlib_screenshot(project, slide_id: str, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle
     from skimage import io
 
     from napari_alma.store.labels import effective_labels
+    from napari_alma.widgets.points_style import MARKER_DIAMETER_UM
 
     table = project.cell_table(slide_id)
     labels = effective_labels(table)
+    radius = MARKER_DIAMETER_UM / 2 / project.slide(slide_id)["mpp"]
     figure, axes = plt.subplots(figsize=(12, 10), dpi=100)
     axes.imshow(io.imread(sample_path()))
-    colours = [project.scheme[code].color for code in labels]
-    axes.scatter(table["col"], table["row"], s=400, facecolors="none", edgecolors=colours,
-                 linewidths=3)
     for (_, cell), code in zip(table.iterrows(), labels):
-        axes.annotate(code, (cell["col"], cell["row"] - 60), color="black", ha="center",
-                      fontsize=9, backgroundcolor="white")
+        centre = (cell["col"], cell["row"])
+        axes.add_patch(Circle(centre, radius, fill=False, linewidth=2,
+                              edgecolor=project.scheme[code].color))
+        axes.annotate(code, (cell["col"], cell["row"] - 1.2 * radius), color="black",
+                      ha="center", fontsize=9, backgroundcolor="white")
     axes.set_axis_off()
     figure.tight_layout()
     figure.savefig(path)

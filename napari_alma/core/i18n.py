@@ -81,8 +81,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "No se encontraron células nucleadas en esta imagen.",
     },
     "mpp_estimated": {
-        "en": "The image has no pixel size; estimated {mpp:.3f} µm/px from its red cells. Set the real value if known.",
-        "es": "La imagen no indica el tamaño de píxel; se estimó {mpp:.3f} µm/px a partir de los hematíes. Indique el valor real si lo conoce.",
+        "en": "The image states no pixel size, so {mpp:.3f} µm/px was estimated from its red cells. If you know the real value, reopen with --mpp VALUE.",
+        "es": "La imagen no indica el tamaño de píxel, así que se estimó {mpp:.3f} µm/px a partir de los hematíes. Si conoce el valor real, vuelva a abrirla con --mpp VALOR.",
     },
     # Review session and docks
     "dock_model": {"en": "Model", "es": "Modelo"},

@@ -100,7 +100,8 @@ def _check_writable(out_dir: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{out_dir} exists and is not a folder; choose another --out.")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(
-            f"{out_dir} exists and is not empty; choose another folder or pass overwrite=True."
+            f"{out_dir} exists and is not empty; choose another folder, or replace it "
+            "(--overwrite on the command line, overwrite=True in Python)."
         )
 
 

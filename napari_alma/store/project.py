@@ -193,10 +193,20 @@ class Project:
         ).fetchone()
         if row is None:
             raise StoreError(
-                f"No slide {reference!r} in project {self.folder}. "
-                "Run `napari-alma predict SLIDE --project P` first, or give a slide id "
-                "listed by `napari-alma count P --list`."
+                f"No slide {reference!r} in project {self.folder}. Run `napari-alma predict "
+                f"SLIDE --project {self.folder}` first, or give a slide id listed by "
+                f"`napari-alma count {self.folder} --list`."
             )
+        return self._slide_row(row)
+
+    def slide_by_fingerprint(self, fingerprint: str) -> dict | None:
+        """Return the slide whose file has this content fingerprint, or None."""
+        row = self._connection.execute(
+            "SELECT * FROM slides WHERE fingerprint=?", (fingerprint,)
+        ).fetchone()
+        return self._slide_row(row) if row else None
+
+    def _slide_row(self, row: tuple) -> dict:
         columns = [d[0] for d in self._connection.execute("SELECT * FROM slides").description]
         return dict(zip(columns, row))
 
@@ -342,7 +352,8 @@ class Project:
     ) -> int:
         reader = reader or default_reader()
         cell_ids = [int(c) for c in cell_ids]
-        table = self.cell_table(slide_id, include_deleted=True).set_index("cell_id")
+        table = self.cell_table(slide_id, reader=reader, include_deleted=True)
+        table = table.set_index("cell_id")
         missing = sorted(set(cell_ids) - set(table.index))
         if missing:
             raise StoreError(f"Slide {slide_id} has no cells with ids {missing}.")
@@ -403,9 +414,13 @@ class Project:
             table = table[~table["deleted"]].reset_index(drop=True)
         return table
 
-    def count(self, slide_id: str, **settings) -> Differential:
-        """Count a slide's cells; ``settings`` go to :func:`count_differential`."""
-        table = self.cell_table(slide_id)
+    def count(self, slide_id: str, reader: str | None = None, **settings) -> Differential:
+        """Count a slide's cells; ``settings`` go to :func:`count_differential`.
+
+        With ``reader``, the count uses that reader's labels; otherwise the primary
+        reader's (the first reader who labelled the slide).
+        """
+        table = self.cell_table(slide_id, reader=reader)
         unreviewed = int((table["class"] == "").sum())
         labels = effective_labels(table)
         differential = count_differential(

@@ -80,7 +80,8 @@ class CountDock(SessionDock):
         if session is None:
             self.summary.value = tr("no_session", self.language)
             return
-        differential = session.project.count(session.slide_id, target=int(self.target.value))
+        differential = session.project.count(session.slide_id, reader=session.reader,
+                                             target=int(self.target.value))
         self.differential = differential
         self._show(differential, session.scheme)
 

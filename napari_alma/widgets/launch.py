@@ -58,6 +58,7 @@ def open_in_viewer(
     set_session(viewer, session)
     session.docks = dock_widgets(viewer, session)
     viewer.layers.selection.active = session.cells_layer
+    viewer.reset_view()
     return session
 
 

@@ -18,10 +18,11 @@ MARKER_DIAMETER_UM = 20.0
 # 0.25 µm/px, a common 40x scan. The size is only a display choice.
 FALLBACK_MARKER_DIAMETER_PX = 80.0
 TRANSPARENT = "transparent"
-# Border widths relative to the marker size: a thick circle once a reader has labelled
-# the cell, a thin one while it carries only the model's class.
-REVIEWED_BORDER_WIDTH = 0.2
-UNREVIEWED_BORDER_WIDTH = 0.07
+# Border widths relative to the marker size (2 and 0.8 µm on a 20 µm marker): a thick
+# circle once a reader has labelled the cell, a thin one while it carries only the
+# model's class. Thicker circles hide the neighbours in a packed 100x marrow field.
+REVIEWED_BORDER_WIDTH = 0.1
+UNREVIEWED_BORDER_WIDTH = 0.04
 UNKNOWN_CLASS_RGBA = (0.5, 0.5, 0.5, 1.0)
 FEATURE_COLUMNS = ("cell_id", "class", "predicted_class", "confidence", "reviewed")
 

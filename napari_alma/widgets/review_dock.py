@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import Container, Label, LineEdit, PushButton
+from qtpy.QtWidgets import QSizePolicy
 
 from napari_alma.core.i18n import tr
 from napari_alma.core.scheme import CellClass, default_scheme
@@ -58,6 +59,8 @@ class ReviewDock(SessionDock):
         self.review_button = self._action_button("mark_reviewed", keys.mark_reviewed)
         self.keys_help = Label(value=tr("review_keys_help", self.language))
         self.keys_help.native.setWordWrap(True)
+        self.keys_help.native.setSizePolicy(QSizePolicy.Policy.Preferred,
+                                            QSizePolicy.Policy.MinimumExpanding)
         self.extend([
             Container(widgets=[self.reader]),
             Label(value=tr("apply_class", self.language)),
@@ -114,6 +117,8 @@ class ReviewDock(SessionDock):
         session = get_session(self.viewer)
         if session is not None:
             session.reader = value.strip() or default_reader()
+            # The layer and the count show the labels of the reader at the keyboard.
+            session.refresh()
 
     def _attach(self, session) -> None:
         self.reader.value = session.reader

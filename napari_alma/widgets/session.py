@@ -144,7 +144,7 @@ class ReviewSession:
 
     def refresh(self) -> None:
         """Rebuild the cells layer (positions, features, colours) from the project store."""
-        table = self.project.cell_table(self.slide_id)
+        table = self.project.cell_table(self.slide_id, reader=self.reader)
         layer = self.cells_layer
         if layer is not None:
             ids = table["cell_id"].to_numpy(int)
@@ -295,12 +295,12 @@ class ReviewSession:
             _notify_error(str(err))
             self._refresh_later()
             return
-        self._write_attributes(self.project.cell_table(self.slide_id))
+        self._write_attributes(self.project.cell_table(self.slide_id, reader=self.reader))
         self._changed()
 
     def _undo_moves(self, event) -> None:
         layer = self.cells_layer
-        table = self.project.cell_table(self.slide_id).set_index("cell_id")
+        table = self.project.cell_table(self.slide_id, reader=self.reader).set_index("cell_id")
         ids = layer.features["cell_id"].to_numpy(int)
         if len(ids) != len(layer.data) or not set(ids) <= set(table.index):
             self._refresh_later()

@@ -114,3 +114,60 @@ def test_export_train_and_predict_again(tmp_path, capsys):
     assert again["new"] == []
     counts = run_json(capsys, "count", str(project), "--slide", slide)
     assert counts["counts"]["BLA"] >= 3
+
+
+def test_second_reader_kept_apart(predicted, capsys):
+    slide = str(sample_path())
+    run_json(capsys, "label", str(predicted), "--slide", slide, "--cell", "3", "--class", "EBO",
+             "--reader", "ana")
+    second = run_json(capsys, "label", str(predicted), "--slide", slide, "--cell", "3",
+                      "--class", "lyt", "--reader", "luis")
+    assert second["class"] == "LYT" and second["primary_reader"] == "ana"
+    assert main(["label", str(predicted), "--slide", slide, "--cell", "3", "--class", "LYT",
+                 "--reader", "luis"]) == 0
+    assert "--reader luis" in capsys.readouterr().out
+    primary = run_json(capsys, "count", str(predicted), "--slide", slide)
+    luis = run_json(capsys, "count", str(predicted), "--slide", slide, "--reader", "luis")
+    assert luis["counts"]["LYT"] == primary["counts"]["LYT"] + 1
+    assert luis["counts"]["EBO"] == primary["counts"]["EBO"] - 1
+
+
+def test_audit_json_is_strict(predicted, capsys):
+    assert main(["audit", str(predicted), "--slide", str(sample_path()), "--json"]) == 0
+    text = capsys.readouterr().out
+    assert "NaN" not in text
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"non-JSON constant {name}"))
+
+
+def test_copied_file_finds_its_slide(predicted, tmp_path, capsys):
+    copy = tmp_path / "copy of mosaic.tif"
+    copy.write_bytes(sample_path().read_bytes())
+    by_copy = run_json(capsys, "count", str(predicted), "--slide", str(copy))
+    by_original = run_json(capsys, "count", str(predicted), "--slide", str(sample_path()))
+    assert by_copy["slide_id"] == by_original["slide_id"]
+
+
+def test_missing_project_is_not_created(tmp_path, capsys):
+    missing = tmp_path / "NoProject"
+    assert main(["count", str(missing), "--slide", "x.jpg"]) == 2
+    assert "No napari-alma project" in capsys.readouterr().err
+    assert not missing.exists()
+
+
+def test_existing_output_needs_overwrite(predicted, tmp_path, capsys):
+    args = ["export", str(predicted), "--format", "csv", "--out", str(tmp_path)]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+
+
+def test_invalid_numbers_rejected(predicted, capsys):
+    with pytest.raises(SystemExit):
+        main(["count", str(predicted), "--slide", str(sample_path()), "--target", "0"])
+    assert main(["predict", str(sample_path()), "--project", str(predicted),
+                 "--region", "100", "0", "50", "10"]) == 2
+    assert "Invalid --region" in capsys.readouterr().err
+    assert main(["predict", str(sample_path()), "--project", str(predicted), "--mpp", "0"]) == 2
+    assert "0.01-10" in capsys.readouterr().err
