@@ -94,12 +94,24 @@ class CountDock(SessionDock):
                 for name, count, percent, interval in
                 count_text.counted_rows(differential, scheme, lang)]
         self.table.value = _table_value(rows, self._headers())
+        _fit_columns(self.table.native)
         self.excluded.value = _table_value(
             count_text.excluded_rows(differential, scheme, lang),
             [tr("class", lang), tr("count", lang)],
         )
         self.warnings.value = "\n".join(count_text.warning_lines(differential, lang))
         self.hints.value = "\n".join(count_text.hint_lines(differential, lang))
+
+
+def _fit_columns(table) -> None:
+    """Size the numeric columns to their text; the class name column takes what is left."""
+    from qtpy.QtWidgets import QHeaderView
+
+    header = table.horizontalHeader()
+    for column in range(table.columnCount()):
+        mode = QHeaderView.ResizeMode.Stretch if column == 0 else (
+            QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(column, mode)
 
 
 def _table_value(rows: list[list[str]], columns: list[str]) -> dict:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import Container, Label, LineEdit, PushButton
-from qtpy.QtWidgets import QSizePolicy
 
 from napari_alma.core.i18n import tr
 from napari_alma.core.scheme import CellClass, default_scheme
 from napari_alma.store.project import default_reader
 from napari_alma.widgets import keys
-from napari_alma.widgets.dock import SessionDock
+from napari_alma.widgets.dock import DOCK_MAX_WIDTH, SessionDock
 from napari_alma.widgets.session import get_session, on_session
 
 if TYPE_CHECKING:
@@ -20,6 +19,8 @@ if TYPE_CHECKING:
 BUTTONS_PER_ROW = 2
 # Pixels between class buttons: 26 classes must fit on a laptop screen beside the count.
 BUTTON_SPACING = 2
+# Pixels of padding around a label inside the dock.
+LABEL_MARGIN = 12
 
 
 def class_button_text(cell_class: CellClass, language: str) -> str:
@@ -59,8 +60,7 @@ class ReviewDock(SessionDock):
         self.review_button = self._action_button("mark_reviewed", keys.mark_reviewed)
         self.keys_help = Label(value=tr("review_keys_help", self.language))
         self.keys_help.native.setWordWrap(True)
-        self.keys_help.native.setSizePolicy(QSizePolicy.Policy.Preferred,
-                                            QSizePolicy.Policy.MinimumExpanding)
+        _reserve_wrapped_height(self.keys_help.native)
         self.extend([
             Container(widgets=[self.reader]),
             Label(value=tr("apply_class", self.language)),
@@ -123,3 +123,18 @@ class ReviewDock(SessionDock):
     def _attach(self, session) -> None:
         self.reader.value = session.reader
         keys.bind_review_keys(session)
+
+
+def _reserve_wrapped_height(label) -> None:
+    """Give a word-wrapped QLabel the height of its text wrapped at the dock's width.
+
+    NOTE: Qt sizes a wrapped label for a guessed width, so in a narrow dock the last
+    lines were clipped; the dock's maximum width bounds the real one.
+    """
+    from qtpy.QtCore import QRect, Qt
+
+    width = DOCK_MAX_WIDTH - 2 * LABEL_MARGIN
+    bounds = label.fontMetrics().boundingRect(
+        QRect(0, 0, width, 10_000), Qt.TextFlag.TextWordWrap, label.text()
+    )
+    label.setMinimumHeight(bounds.height() + LABEL_MARGIN)
