@@ -67,5 +67,21 @@ def test_small_build_end_to_end(records, tmp_path):
     assert card["training"]["n_train"] + card["training"]["n_val"] == 32
     assert card["training"]["command"].startswith("napari-alma train ")
     assert card["training"]["pixel_size"]["mpp"] == mpp["mpp"]
-    assert "validation" in card["validation_metrics"]["split"]
-    assert "# Default cell classifier" in pbc.readme_text(card)
+    assert card["training"]["n_val"] == 0
+    assert card["validation_metrics"]["split"].startswith("none")
+    assert card["training"]["selection"] == pbc.SELECTION
+    assert "--epochs 1" in card["training"]["command"]
+    readme = pbc.readme_text(card)
+    assert "# Default cell classifier" in readme
+    assert "Acevedo" in readme and "CC BY 4.0" in readme
+
+
+def test_held_out_records_are_the_export_test_rows(records, tmp_path):
+    subset = [r for r in records if r["prefix"] in ("LY", "EO", "MMY", "IG")][::10]
+    data_dir = pbc.build_export(subset, tmp_path / "al", pbc.estimate_mpp(records))
+    _, table = al_format.read_al_export(data_dir)
+    held_out = pbc.held_out_records(subset)
+    assert [r["cell_id"] for r in held_out] == list(table.loc[table["split"] == "test",
+                                                              "cell_id"])
+    assert set(table["split"]) == {"test", "train"}
+    assert all(r["prefix"] != "IG" for r in held_out)
