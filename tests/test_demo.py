@@ -14,7 +14,8 @@ def _check_outputs(result, out_dir):
     assert counts == result["counts"]
     assert counts["total_counted"] >= 18  # 20 cells in the mosaic
     image = io.imread(result["screenshot"])
-    assert image.ndim == 3 and min(image.shape[:2]) > 400
+    assert image.ndim == 3
+    assert min(image.shape[:2]) > 400
     assert np.std(image[..., :3]) > 10, "the screenshot must show the smear, not a blank"
     return image
 
@@ -30,5 +31,5 @@ def test_headless_with_display_takes_napari_screenshot(tmp_path, monkeypatch, qa
     monkeypatch.setattr(demo, "_has_display", lambda: True)
     result = demo.run_demo(tmp_path)
     image = _check_outputs(result, tmp_path)
-    # The window grab holds the docks beside the canvas, so it is wider than tall.
+    # The window grab contains the docks beside the canvas, so it is wider than tall.
     assert image.shape[1] > image.shape[0] * 0.8

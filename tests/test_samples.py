@@ -24,4 +24,6 @@ def test_bccd_field_layer_data():
 
 def test_samples_have_attribution():
     text = samples.sample_path("ATTRIBUTION.md").read_text(encoding="utf-8")
-    assert "CC BY 4.0" in text and "MIT" in text and "Acevedo" in text
+    assert "CC BY 4.0" in text
+    assert "MIT" in text
+    assert "Acevedo" in text

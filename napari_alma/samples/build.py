@@ -1,6 +1,6 @@
 """Rebuild the bundled sample images from the real annotated data sets.
 
-Run ``python -m napari_alma.samples.build DATA_ROOT`` where DATA_ROOT holds ``pbc_wbc_yolo``
+Run ``python -m napari_alma.samples.build DATA_ROOT`` where DATA_ROOT contains ``pbc_wbc_yolo``
 (CC BY 4.0) and ``bccd`` (MIT). Only those two licences allow shipping the pixels.
 
 - ``pbc_mosaic.tif``: 20 real PBC cell images (two per class the default model knows),
@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 SAMPLES = Path(__file__).resolve().parent
-MOSAIC_ROWS, MOSAIC_COLS, PER_CLASS = 4, 5, 2
+# 10 classes x 2 cells = 20 images, laid out 4 rows by 5 columns.
+MOSAIC_COLS, PER_CLASS = 5, 2
 BCCD_FIELD = "BloodImage_00000.jpg"
 
 

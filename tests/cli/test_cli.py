@@ -24,10 +24,11 @@ def predicted(tmp_path_factory):
 
 def test_predict_finds_the_mosaic_cells(predicted, capsys):
     counts = run_json(capsys, "count", str(predicted), "--slide", str(sample_path()))
-    # The mosaic holds 20 PBC cell images, each centred on one leukocyte or erythroblast.
+    # The mosaic contains 20 PBC cell images, each centred on one leukocyte or erythroblast.
     assert 18 <= counts["total_counted"] <= 26
     assert counts["unreviewed"] == counts["total_counted"]
-    assert "unreviewed" in counts["warnings"] and "below_target" in counts["warnings"]
+    assert "unreviewed" in counts["warnings"]
+    assert "below_target" in counts["warnings"]
 
 
 def test_label_audit_and_count(predicted, capsys):
@@ -37,7 +38,8 @@ def test_label_audit_and_count(predicted, capsys):
                       "--class", "BLA", "--reader", "ana")
     assert result["changed"] == 2
     events = run_json(capsys, "audit", str(predicted), "--slide", slide, "--cell", "1")["events"]
-    assert events[-1]["reader"] == "ana" and events[-1]["new_class"] == "BLA"
+    assert events[-1]["reader"] == "ana"
+    assert events[-1]["new_class"] == "BLA"
     assert events[-1]["time"].endswith("+00:00")
     after = run_json(capsys, "count", str(predicted), "--slide", slide)
     assert after["counts"]["BLA"] == before["counts"]["BLA"] + 2
@@ -87,7 +89,8 @@ def test_blank_field_without_pixel_size_names_the_fix(tmp_path, capsys):
     assert main(["predict", str(blank), "--project", str(tmp_path / "p"), "--mpp", "0.1",
                  "--json"]) == 0
     result = json.loads(capsys.readouterr().out)["slides"][0]
-    assert result["new"] == [] and result["mpp"] == pytest.approx(0.1)
+    assert result["new"] == []
+    assert result["mpp"] == pytest.approx(0.1)
 
 
 def test_export_train_and_predict_again(tmp_path, capsys):
@@ -100,12 +103,14 @@ def test_export_train_and_predict_again(tmp_path, capsys):
              "--class", "NGS", "--reader", "ana")
     exported = run_json(capsys, "export", str(project), "--format", "al",
                         "--out", str(tmp_path / "al"))
-    assert (tmp_path / "al" / "manifest.json").is_file() and exported["format"] == "al"
+    assert (tmp_path / "al" / "manifest.json").is_file()
+    assert exported["format"] == "al"
 
     card = run_json(capsys, "train", str(tmp_path / "al"), "--from", "default",
                     "--out", str(tmp_path / "v2"), "--epochs", "1", "--device", "cpu",
                     "--version", "lab-v2", "--project", str(project))
-    assert card["version"] == "lab-v2" and "BLA" in card["classes"]
+    assert card["version"] == "lab-v2"
+    assert "BLA" in card["classes"]
     assert card["training"]["command"].startswith("napari-alma train ")
     assert (project / "models" / "lab-v2" / "model.safetensors").is_file()
 
@@ -122,7 +127,8 @@ def test_second_reader_kept_apart(predicted, capsys):
              "--reader", "ana")
     second = run_json(capsys, "label", str(predicted), "--slide", slide, "--cell", "3",
                       "--class", "lyt", "--reader", "luis")
-    assert second["class"] == "LYT" and second["primary_reader"] == "ana"
+    assert second["class"] == "LYT"
+    assert second["primary_reader"] == "ana"
     assert main(["label", str(predicted), "--slide", slide, "--cell", "3", "--class", "LYT",
                  "--reader", "luis"]) == 0
     assert "--reader luis" in capsys.readouterr().out
