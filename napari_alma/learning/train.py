@@ -221,7 +221,8 @@ def _split_cells_of_one_slide(table, rng, val_fraction: float):
     """Split the cells of a lone slide by cell, about ``val_fraction`` of each class to val.
 
     NOTE: with one slide, validation cells share the slide (stain, scanner, patient) with
-    the training cells, so the validation figures are optimistic; the card says so.
+    the training cells, so the validation figures are optimistic. The card's split
+    description states this.
     A class with a single cell stays in training.
     """
     is_free = table["split"] == ""

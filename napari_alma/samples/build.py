@@ -3,7 +3,7 @@
 Run ``python -m napari_alma.samples.build DATA_ROOT`` where DATA_ROOT contains ``pbc_wbc_yolo``
 (CC BY 4.0) and ``bccd`` (MIT). Only those two licences allow shipping the pixels.
 
-- ``pbc_mosaic.tif``: 20 real PBC cell images (two per class the default model knows),
+- ``pbc_mosaic.tif``: 20 real PBC cell images (two per class of the default model),
   taken from the default model's held-out test split, laid out as a 4 x 5 mosaic. It is a
   mosaic of separate images, not one smear field. Saved as a tiled JPEG TIFF whose
   resolution tags carry the pixel size estimated for PBC.

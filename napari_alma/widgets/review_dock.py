@@ -129,7 +129,7 @@ def _reserve_wrapped_height(label) -> None:
     """Give a word-wrapped QLabel the height of its text wrapped at the dock's width.
 
     NOTE: Qt sizes a wrapped label for a guessed width, so in a narrow dock the last
-    lines were clipped; the dock's maximum width bounds the real one.
+    lines were clipped. The dock's maximum width bounds the real width.
     """
     from qtpy.QtCore import QRect, Qt
 

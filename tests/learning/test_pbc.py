@@ -73,7 +73,8 @@ def test_small_build_end_to_end(records, tmp_path):
     assert "--epochs 1" in card["training"]["command"]
     readme = pbc.readme_text(card)
     assert "# Default cell classifier" in readme
-    assert "Acevedo" in readme and "CC BY 4.0" in readme
+    assert "Acevedo" in readme
+    assert "CC BY 4.0" in readme
 
 
 def test_held_out_records_are_the_export_test_rows(records, tmp_path):

@@ -26,7 +26,8 @@ def _slide(project):
 
 def test_register_slide_is_pseudonymous_and_idempotent(project):
     slide_id = _slide(project)
-    assert slide_id.startswith("S-") and "field" not in slide_id
+    assert slide_id.startswith("S-")
+    assert "field" not in slide_id
     assert project.register_slide("/moved/field.jpg", "fp-1", (100, 200)) == slide_id
     assert project.slide(slide_id)["path"] == "/moved/field.jpg"
 
@@ -41,14 +42,17 @@ def test_labels_derived_from_events(project):
 
     table = project.cell_table(slide_id).set_index("cell_id")
     assert list(table.index) == [1, 2, added]
-    assert table.loc[1, "class"] == "LYT" and table.loc[1, "label_source"] == "corrected"
-    assert table.loc[2, "class"] == "NGS" and table.loc[2, "label_source"] == "model"
+    assert table.loc[1, "class"] == "LYT"
+    assert table.loc[1, "label_source"] == "corrected"
+    assert table.loc[2, "class"] == "NGS"
+    assert table.loc[2, "label_source"] == "model"
     assert table.loc[added, "label_source"] == "added"
     assert table.loc[added, "row_um"] == pytest.approx(10.25)
     events = project.events(slide_id)
     assert list(events["action"]) == ["label", "review", "add", "delete"]
     assert set(events["reader"]) == {"ana"}
-    assert events.loc[0, "old_class"] is None and events.loc[0, "new_class"] == "LYT"
+    assert events.loc[0, "old_class"] is None
+    assert events.loc[0, "new_class"] == "LYT"
     assert events.loc[0, "model_version"] == "m1"
 
 
@@ -71,7 +75,8 @@ def test_count_uses_labels_then_predictions(project):
     project.label_cells(slide_id, [1], "EBO", reader="ana")
     differential = project.count(slide_id)
     assert differential.total_counted == 3
-    assert differential.counts["NGS"] == 2 and differential.counts["EBO"] == 1
+    assert differential.counts["NGS"] == 2
+    assert differential.counts["EBO"] == 1
     assert differential.unreviewed == 2
     assert differential.me_ratio == pytest.approx(2.0)
 
