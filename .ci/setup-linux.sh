@@ -34,7 +34,7 @@ install_python_packages() {
   .venv/bin/python -m pip install -q --upgrade pip
   # NOTE: torch is pinned here, not in setup.cfg: 2.13.0 is the CPU build this machine has
   # on disk, while a looser requirement would pull a CUDA build of several GB. The package
-  # itself asks for torch>=2.2.
+  # itself requires torch>=2.2.
   .venv/bin/python -m pip install -q "torch==2.13.0"
   .venv/bin/python -m pip install -q -e ".[testing]"
 }

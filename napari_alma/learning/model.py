@@ -384,7 +384,9 @@ def select_device(name: str = "auto") -> str:
     name = (name or "auto").lower()
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if has_mps else "cpu"
     if name == "cpu":
         return "cpu"
     if name.startswith("cuda"):

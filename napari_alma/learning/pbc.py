@@ -5,7 +5,7 @@ Run ``python -m napari_alma.learning.pbc --out DIR [--pbc PBC_FOLDER] [--install
 1. converts the PBC images (one YOLO box around the central cell per image) into an
    active-learning export in ``DIR/pbc_al``, one "slide" per image, the cell at the box
    centre, crops of ``CROP_UM`` micrometres;
-2. marks a stratified 20 % of the cells ``split=test``, which training never sees, and the
+2. marks a stratified 20 % of the cells ``split=test``, which training never uses, and the
    other 80 % ``split=train``: the final fit uses all of them, with no validation split;
 3. runs ``napari-alma train DIR/pbc_al --out DIR/model --epochs FINAL_EPOCHS``, a recipe
    and an epoch count chosen beforehand on the non-test cells only (see ``SELECTION``);

@@ -6,7 +6,8 @@ from napari_alma.core.scheme import SchemeError, default_scheme, load_scheme
 def test_bone_marrow_scheme_roles():
     scheme = default_scheme()
     assert len(scheme.codes) == 26
-    assert scheme["BLA"].blast == "yes" and scheme["BLA"].lineage == "myeloid"
+    assert scheme["BLA"].blast == "yes"
+    assert scheme["BLA"].lineage == "myeloid"
     assert scheme["EBO"].lineage == "erythroid"
     assert not scheme["MGK"].counted
     assert scheme["PLM"].es == "célula plasmática"

@@ -276,7 +276,8 @@ def test_augment_is_seeded_and_normalised(small_export):
     assert first.shape == (8, 3, 48, 48)
     assert first.dtype == torch.float32
     torch.testing.assert_close(first, again)
-    assert float(first.min()) >= -2.0 - 1e-5 and float(first.max()) <= 2.0 + 1e-5
+    assert float(first.min()) >= -2.0 - 1e-5
+    assert float(first.max()) <= 2.0 + 1e-5
 
 
 def test_mixup_soft_targets_keep_own_label_first():
