@@ -1,0 +1,56 @@
+"""The message catalogues: every text in both languages, each key defined once."""
+
+import string
+
+import pytest
+
+from napari_alma.core import i18n
+
+
+def _fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_messages_match_across_languages():
+    catalog = i18n.messages()
+    assert len(catalog) > 50
+    for key, texts in catalog.items():
+        assert texts["es"].strip(), key
+        assert texts["en"].strip(), key
+        assert _fields(texts["en"]) == _fields(texts["es"]), key
+
+
+def test_tr_fills_values():
+    assert i18n.tr("total_counted", "es", total=12, target=500) == "Contadas: 12 de 500 células"
+    assert i18n.tr("total_counted", "en", total=12, target=500) == "Counted: 12 of 500 cells"
+
+
+def test_unknown_language_uses_english(monkeypatch):
+    monkeypatch.setenv("ALMA_LANG", "fr_FR.UTF-8")
+    assert i18n.get_language() == "en"
+
+
+def test_unknown_key_names_folder():
+    with pytest.raises(KeyError, match="locale"):
+        i18n.tr("no_such_message")
+
+
+@pytest.fixture
+def catalogue_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(i18n, "LOCALE_FOLDER", tmp_path)
+    i18n.messages.cache_clear()
+    yield tmp_path
+    i18n.messages.cache_clear()
+
+
+def test_duplicate_key_rejected(catalogue_folder):
+    (catalogue_folder / "a.yaml").write_text("hello: {en: Hello, es: Hola}\n", encoding="utf-8")
+    (catalogue_folder / "b.yaml").write_text("hello: {en: Hi, es: Hola}\n", encoding="utf-8")
+    with pytest.raises(i18n.CatalogError, match="already defined in a.yaml"):
+        i18n.messages()
+
+
+def test_missing_spanish_rejected(catalogue_folder):
+    (catalogue_folder / "a.yaml").write_text("hello: {en: Hello}\n", encoding="utf-8")
+    with pytest.raises(i18n.CatalogError, match="missing its es text"):
+        i18n.messages()
