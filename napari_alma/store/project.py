@@ -23,7 +23,7 @@ import pandas as pd
 from napari_alma.core.counting import Differential, count_differential
 from napari_alma.core.scheme import ClassScheme, load_scheme
 from napari_alma.store.labels import derive_cell_table, effective_labels, match_existing
-from napari_alma.store.schema import SCHEMA, SCHEMA_VERSION
+from napari_alma.store.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, SLIDE_ACTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,16 @@ class Project:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA foreign_keys=ON")
+            version = self._stored_version(connection)
+            if version is not None and version > SCHEMA_VERSION:
+                connection.close()
+                raise StoreError(
+                    f"{self.database_path} was written by a newer napari-alma (store schema "
+                    f"{version}, this version reads up to {SCHEMA_VERSION}). "
+                    "Upgrade napari-alma."
+                )
+            if version is not None and version < SCHEMA_VERSION:
+                self._migrate(connection, version)
             connection.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as err:
             raise StoreError(
@@ -84,17 +94,52 @@ class Project:
         self._check_schema_version(connection)
         return connection
 
-    def _check_schema_version(self, connection: sqlite3.Connection) -> None:
+    @staticmethod
+    def _check_schema_version(connection: sqlite3.Connection) -> None:
+        """Record the schema version in a new store."""
+        connection.execute(
+            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+
+    @staticmethod
+    def _stored_version(connection: sqlite3.Connection) -> int | None:
+        """Return the schema version of an existing store, or None for a new one."""
+        has_meta = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        if not has_meta:
+            return None
         row = connection.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
+        return int(row[0]) if row else None
+
+    def _migrate(self, connection: sqlite3.Connection, version: int) -> None:
+        """Bring a store written by an older release up to ``SCHEMA_VERSION``.
+
+        A consistent copy of the old database is kept beside it first, and every step runs
+        in one transaction, so a failed migration leaves the store as it was.
+        """
+        backup_path = self.database_path.with_name(f"{DATABASE_NAME}.schema-{version}.bak")
+        if not backup_path.exists():
+            with sqlite3.connect(backup_path) as backup:
+                connection.backup(backup)
+            backup.close()
+        logger.info("Migrating %s from schema %d to %d (copy kept at %s)",
+                    self.database_path, version, SCHEMA_VERSION, backup_path)
+        connection.execute("PRAGMA foreign_keys=OFF")
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for step in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step]:
+                    connection.execute(statement)
             connection.execute(
-                "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
             )
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.database_path} was written by a newer napari-alma (store schema "
-                f"{row[0]}, this version reads up to {SCHEMA_VERSION}). Upgrade napari-alma."
-            )
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        finally:
+            connection.execute("PRAGMA foreign_keys=ON")
 
     @contextmanager
     def transaction(self):
@@ -210,13 +255,21 @@ class Project:
         columns = [d[0] for d in self._connection.execute("SELECT * FROM slides").description]
         return dict(zip(columns, row))
 
-    def set_mpp(self, slide_id: str, mpp: float, source: str = "user") -> None:
-        """Store a slide's µm per level-0 pixel and where it came from."""
+    def set_mpp(
+        self, slide_id: str, mpp: float, source: str = "user", reader: str | None = None
+    ) -> None:
+        """Store a slide's µm per level-0 pixel and where it came from, and log the change."""
         if not 0.01 <= mpp <= 10:
             raise ValueError(f"Pixel size {mpp} µm/px is outside the plausible 0.01-10 µm/px.")
         with self.transaction() as db:
             db.execute(
                 "UPDATE slides SET mpp=?, mpp_source=? WHERE slide_id=?", (mpp, source, slide_id)
+            )
+            db.execute(
+                "INSERT INTO slide_events (slide_id, reader, time, action, detail)"
+                " VALUES (?, ?, ?, 'set_mpp', ?)",
+                (slide_id, reader or default_reader(), utc_now(),
+                 json.dumps({"mpp": mpp, "source": source})),
             )
 
     # -- cells and predictions -----------------------------------------------------------
@@ -228,6 +281,7 @@ class Project:
         classes: Sequence[str],
         model_version: str,
         radius: float,
+        bald: np.ndarray | None = None,
     ) -> dict[str, list[int]]:
         """Store a model's output for a slide without duplicating cells.
 
@@ -242,6 +296,8 @@ class Project:
         radius : float
             A detection within this distance (level-0 pixels) of an existing cell is that
             cell re-classified; farther ones become new cells.
+        bald : (N,) float ndarray, optional
+            BALD scores from Monte-Carlo dropout, stored with the predictions.
 
         Returns
         -------
@@ -251,13 +307,15 @@ class Project:
         self.scheme.check_model_classes(list(classes), f"Model {model_version}")
         positions = np.asarray(positions, dtype=float).reshape(-1, 2)
         probabilities = np.asarray(probabilities, dtype=float).reshape(len(positions), len(classes))
+        bald_scores = [None] * len(positions) if bald is None else np.asarray(bald, float).tolist()
         existing = self._cell_positions(slide_id)
         matched_ids = match_existing(existing, positions, radius)
         now = utc_now()
         result: dict[str, list[int]] = {"new": [], "matched": []}
         with self.transaction() as db:
             next_id = self._next_cell_id(db, slide_id)
-            for position, probs, match in zip(positions, probabilities, matched_ids):
+            rows = zip(positions, probabilities, matched_ids, bald_scores)
+            for position, probs, match, bald_score in rows:
                 if match is None:
                     cell_id, next_id = next_id, next_id + 1
                     db.execute(
@@ -270,9 +328,12 @@ class Project:
                     result["matched"].append(cell_id)
                 best = int(np.argmax(probs))
                 db.execute(
-                    "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO predictions (slide_id, cell_id, model_version,"
+                    " class, confidence, probabilities, created_at, bald)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (slide_id, cell_id, model_version, classes[best], float(probs[best]),
-                     json.dumps(dict(zip(classes, np.round(probs, 5).tolist()))), now),
+                     json.dumps(dict(zip(classes, np.round(probs, 5).tolist()))), now,
+                     bald_score),
                 )
         return result
 
@@ -378,6 +439,39 @@ class Project:
             "UPDATE slides SET primary_reader=? WHERE slide_id=? AND primary_reader IS NULL",
             (reader, slide_id),
         )
+
+    # -- slide-level actions ----------------------------------------------------------------
+    def record_slide_event(
+        self, slide_id: str, action: str, reader: str | None = None, **detail: object
+    ) -> int:
+        """Append an action on a whole slide (sign-off, reopening, ...) to its log.
+
+        ``detail`` is stored as JSON. Returns the new event's id.
+        """
+        if action not in SLIDE_ACTIONS:
+            raise ValueError(
+                f"Unknown slide action {action!r}; expected one of {', '.join(SLIDE_ACTIONS)}."
+            )
+        self.slide(slide_id)
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO slide_events (slide_id, reader, time, action, detail)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (slide_id, reader or default_reader(), utc_now(), action,
+                 json.dumps(detail, ensure_ascii=False, default=str)),
+            )
+        return int(cursor.lastrowid)
+
+    def slide_events(self, slide_id: str, action: str | None = None) -> pd.DataFrame:
+        """Return a slide's slide-level events, oldest first (``detail`` parsed from JSON)."""
+        query = "SELECT * FROM slide_events WHERE slide_id=?"
+        params: tuple = (slide_id,)
+        if action is not None:
+            query += " AND action=?"
+            params += (action,)
+        table = pd.read_sql_query(query + " ORDER BY event_id", self._connection, params=params)
+        table["detail"] = table["detail"].map(json.loads)
+        return table
 
     # -- reading ------------------------------------------------------------------------
     def events(self, slide_id: str, cell_id: int | None = None) -> pd.DataFrame:
