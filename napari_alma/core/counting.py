@@ -35,7 +35,7 @@ SPECIMEN_RULES = {
     "bone_marrow": (WHO_BANDS, ICC_BANDS, BLAST_THRESHOLDS),
     "peripheral_blood": (WHO_BLOOD_BANDS, ICC_BLOOD_BANDS, BLOOD_THRESHOLDS),
 }
-# ICSH asks for the count of a decisive percentage to be spread over at least two smears.
+# ICSH: the cells of a decisive percentage are counted over at least two smears.
 MIN_SMEARS = 2
 
 

@@ -1,4 +1,4 @@
-"""What a count report shows, gathered from a project: the count, its slides and provenance."""
+"""The content of a count report, gathered from a project: the count, slides and provenance."""
 
 from __future__ import annotations
 

@@ -91,11 +91,12 @@ def _summary(content: ReportContent, lang: str) -> str:
 
 
 def _hints(content: ReportContent, lang: str) -> str:
-    who, icc = sections.hint_texts(content.differential, lang)
+    who_hint, icc_hint = sections.hint_texts(content.differential, lang)
     table = (f'<table class="hints">\n<tr><th>{escape(tr("report_who", lang))}</th>'
              f'<th>{escape(tr("report_icc", lang))}</th></tr>\n'
-             f'<tr><td id="who-hint">{escape(who)}</td><td id="icc-hint">{escape(icc)}</td>'
-             f'</tr>\n</table>\n<p id="hint-disclaimer">{escape(tr("hint_disclaimer", lang))}</p>')
+             f'<tr><td id="who-hint">{escape(who_hint)}</td>'
+             f'<td id="icc-hint">{escape(icc_hint)}</td></tr>\n</table>\n'
+             f'<p id="hint-disclaimer">{escape(tr("hint_disclaimer", lang))}</p>')
     return _section("hints", tr("report_hints_title", lang), table)
 
 

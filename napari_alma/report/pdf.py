@@ -1,6 +1,6 @@
 """The count report as a PDF, drawn with matplotlib's PDF backend (no other converter).
 
-The PDF holds the same content as the HTML page: details, summary, blast bands, warnings,
+The PDF contains the same content as the HTML page: details, summary, blast bands, warnings,
 the table, the bar chart, the slides of a case, conventions and the disclaimer, set on A4
 pages as text lines and column-aligned tables.
 """

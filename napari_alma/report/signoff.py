@@ -1,9 +1,9 @@
 """Read a slide's sign-off state from a project store, whatever form the store keeps it in.
 
-Sign-off is recorded as slide-level events (finalise, reopen). This module reads any table
-of the store that has ``slide_id``, ``action`` and ``time`` columns, or sign-off columns of
-the ``slides`` table, and treats a store with neither as "not signed off". The connection
-is read-only, so a report can never change the store.
+A store may keep sign-off as slide-level events (finalise, reopen) or as columns of the
+``slides`` table. This module reads any table with ``slide_id``, ``action`` and ``time``
+columns, or those columns of ``slides``, and reports a store with neither as "not signed
+off". The connection is read-only, so a report cannot change the store.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ SIGNED_BY_COLUMNS = ("signed_off_by", "finalised_by", "finalized_by")
 
 @dataclass(frozen=True)
 class SignOff:
-    """Who signed off a slide, and when (ISO 8601, UTC)."""
+    """The reader who signed off a slide, and the time (ISO 8601, UTC)."""
 
     reader: str
     time: str
