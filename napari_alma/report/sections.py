@@ -56,7 +56,7 @@ def detail_rows(content: ReportContent, lang: str) -> list[tuple[str, str, str]]
         ("specimen", tr("report_specimen", lang),
          tr(f"report_specimen_{scheme.specimen}", lang)),
         ("scheme", tr("report_scheme", lang),
-         f"{scheme.title(lang)} ({scheme.name}, v{scheme.version})"),
+         f"{scheme.title(lang)}; {scheme.name} v{scheme.version}"),
         ("readers", tr("report_readers", lang), ", ".join(content.readers) or none),
         ("labels-counted", tr("report_labels_counted", lang), labels),
         ("model-version", tr("report_model_version", lang),
