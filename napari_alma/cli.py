@@ -470,6 +470,9 @@ def _add_case(commands) -> None:
                         help="assign the slides to this case: a pseudonymous sample id, "
                         "never a patient name or record number")
     action.add_argument("--clear", action="store_true", help="take the slides out of their case")
+    parser.add_argument("--reader", default=None,
+                        help="your name, logged with the change where the store keeps a "
+                        "slide event log (default: system user)")
     _add_json(parser)
     parser.set_defaults(handler=_run_case)
 
@@ -484,7 +487,7 @@ def _run_case(args) -> int:
                              "slides out of their case.")
         slide_ids = [_slide_id(project, slide) for slide in args.slide]
         for slide_id in slide_ids:
-            project.set_case(slide_id, None if args.clear else args.case_id)
+            project.set_case(slide_id, None if args.clear else args.case_id, reader=args.reader)
     cases = project.cases()
     _print(args, {"cases": _records(cases)},
            cases.to_string(index=False) if len(cases) else "No cases: assign slides with "

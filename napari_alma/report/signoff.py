@@ -38,7 +38,7 @@ def read_signoff(database_path: str | Path, slide_id: str) -> SignOff | None:
         events = [event for table in _event_tables(connection)
                   for event in _signoff_events(connection, table, slide_id)]
         if events:
-            time, action, reader = max(events)
+            time, _order, action, reader = max(events)
             return SignOff(reader=reader, time=time) if action in SIGN_ACTIONS else None
         return _slide_columns(connection, slide_id)
     finally:
@@ -57,14 +57,19 @@ def _event_tables(connection: sqlite3.Connection) -> list[str]:
 
 
 def _signoff_events(connection: sqlite3.Connection, table: str, slide_id: str) -> list:
-    reader = "reader" if "reader" in _columns(connection, table) else "''"
+    """Return (time, order, action, reader) of the table's sign-off and reopen events."""
+    columns = _columns(connection, table)
+    reader = "reader" if "reader" in columns else "''"
+    # Two events may share a timestamp, so the log's own order breaks ties.
+    order = "event_id" if "event_id" in columns else "rowid"
     actions = sorted(SIGN_ACTIONS | REOPEN_ACTIONS)
     marks = ", ".join("?" * len(actions))
     rows = connection.execute(
-        f'SELECT time, LOWER(action), {reader} FROM "{table}" '
+        f'SELECT time, {order}, LOWER(action), {reader} FROM "{table}" '
         f"WHERE slide_id=? AND LOWER(action) IN ({marks})", (slide_id, *actions),
     ).fetchall()
-    return [(str(time), action, str(who or "")) for time, action, who in rows]
+    return [(str(time), order_value, action, str(who or ""))
+            for time, order_value, action, who in rows]
 
 
 def _slide_columns(connection: sqlite3.Connection, slide_id: str) -> SignOff | None:

@@ -475,16 +475,31 @@ class Project:
             )
 
     # -- cases --------------------------------------------------------------------------
-    def set_case(self, slide_id: str, case_id: str | None) -> None:
+    def set_case(self, slide_id: str, case_id: str | None, reader: str | None = None) -> None:
         """Assign a slide (smear) to a case, the patient sample it belongs to.
 
         ``case_id`` None (or blank) takes the slide out of its case. The case id is a
-        pseudonym of the lab's choosing: never a patient name or record number.
+        pseudonym of the lab's choosing: never a patient name or record number. A store
+        with a ``slide_events`` log also records who made the change, and when.
         """
         self.slide(slide_id)
         case_id = (case_id or "").strip() or None
         with self.transaction() as db:
             db.execute("UPDATE slides SET case_id=? WHERE slide_id=?", (case_id, slide_id))
+            if self._has_table(db, "slide_events"):
+                db.execute(
+                    "INSERT INTO slide_events (slide_id, reader, time, action, detail)"
+                    " VALUES (?, ?, ?, 'set_case', ?)",
+                    (slide_id, reader or default_reader(), utc_now(),
+                     json.dumps({"case_id": case_id}, ensure_ascii=False)),
+                )
+
+    @staticmethod
+    def _has_table(db: sqlite3.Connection, name: str) -> bool:
+        row = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+        ).fetchone()
+        return row is not None
 
     def cases(self) -> pd.DataFrame:
         """Return one row per case: ``case_id`` and ``slides`` (their ids, comma-separated)."""

@@ -212,3 +212,11 @@ def test_pdf_pages(marrow):
 def test_pdf_without_cells_has_no_chart(project):
     slide_id = store_slide(project, "empty", ["ART"])
     assert pdf_pages(render_pdf(slide_report(project, slide_id), "en")) == 2
+
+
+def test_signoff_same_time_follows_log_order(marrow):
+    project, slide_id = marrow
+    moment = "2026-01-02T10:11:12+00:00"
+    add_signoff_events(project, [(slide_id, "ana", moment, "reopen"),
+                                 (slide_id, "ana", moment, "finalise")])
+    assert page(project, slide_id, "en").by_id["signoff"].startswith("Signed off by ana")

@@ -1,5 +1,6 @@
 """Cases (the smears of one sample) and the project's class scheme."""
 
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +97,16 @@ def test_scheme_lacking_stored_classes_named(project):
     with pytest.raises(SchemeError, match="carry: MGK, PEB"):
         project.use_scheme("peripheral_blood")
     assert project.scheme.name == "bone_marrow"
+
+
+def test_set_case_logged_as_slide_event(project):
+    # The slide-level event log of later store versions: the case change is recorded there.
+    with sqlite3.connect(project.database_path) as connection:
+        connection.execute(
+            "CREATE TABLE slide_events (event_id INTEGER PRIMARY KEY AUTOINCREMENT, slide_id "
+            "TEXT, reader TEXT, time TEXT, action TEXT, detail TEXT NOT NULL DEFAULT '{}')")
+    slide_id = predicted_slide(project, "a", ["NGS"])
+    project.set_case(slide_id, "C-9", reader="ana")
+    with sqlite3.connect(project.database_path) as connection:
+        rows = connection.execute("SELECT reader, action, detail FROM slide_events").fetchall()
+    assert rows == [("ana", "set_case", '{"case_id": "C-9"}')]
