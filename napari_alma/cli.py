@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_open, _add_demo, _add_info, _add_predict, _add_label, _add_audit,
-                _add_count, _add_export, _add_train):
+                _add_case, _add_count, _add_report, _add_export, _add_train):
         add(commands)
     return parser
 
@@ -206,6 +206,11 @@ def _add_predict(commands) -> None:
     parser.add_argument("--mpp", type=float, default=None,
                         help="pixel size in µm/px for slides whose file does not state it")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--case", default=None,
+                        help="assign the slides to this case (a pseudonymous sample id)")
+    parser.add_argument("--scheme", default=None,
+                        help="class scheme the project uses from now on: 'bone_marrow', "
+                        "'peripheral_blood' or a YAML file (copied into the project)")
     _add_json(parser)
     parser.set_defaults(handler=_run_predict)
 
@@ -215,6 +220,8 @@ def _run_predict(args) -> int:
 
     project = _open_project(args.project, create=True)
     _check_region(args.region)
+    if args.scheme:
+        project.use_scheme(args.scheme)
     results = []
     for slide in args.slides:
         if args.mpp is not None:
@@ -223,6 +230,9 @@ def _run_predict(args) -> int:
             result = predict_slide(project, slide, _model_folder(args.model), progress=progress,
                                    region=tuple(args.region) if args.region else None,
                                    device=args.device)
+        if args.case:
+            project.set_case(result["slide_id"], args.case)
+            result["case_id"] = args.case.strip()
         results.append(result)
     text = "\n".join(
         f"{r['slide_id']}: {len(r['new'])} new cells, {len(r['matched'])} re-classified "
@@ -330,45 +340,162 @@ def _run_audit(args) -> int:
     return 0
 
 
-# -- count and export ----------------------------------------------------------------------
-def _add_count(commands) -> None:
-    parser = commands.add_parser("count", help="the differential count of a slide")
-    parser.add_argument("project")
-    parser.add_argument("--slide", default=None, help="slide id or path")
-    parser.add_argument("--list", action="store_true", help="list the project's slides")
-    parser.add_argument("--target", type=_positive_int, default=500,
+# -- count and report ----------------------------------------------------------------------
+def _add_count_settings(parser) -> None:
+    """Add the options that set how a differential is counted (``count`` and ``report``)."""
+    parser.add_argument("--target", type=_positive_int, default=None,
                         help="cells the count should reach: ICSH asks for 500 when a "
-                        "percentage is decisive, else 300 (default 500)")
+                        "percentage is decisive, else 300 (default: the scheme's, 500 for "
+                        "bone marrow and 200 for blood)")
     parser.add_argument("--blast-equivalents", default="",
                         help="comma-separated: promonocytes,abnormal-promyelocytes")
     parser.add_argument("--me-convention", default="icsh", choices=("icsh", "no-monocytes"),
                         help="M:E ratio with monocytes on the myeloid side (icsh, default) "
                         "or without them")
     parser.add_argument("--reader", default=None,
-                        help="count this reader's labels (default: the primary reader's)")
+                        help="count this reader's labels (default: each slide's primary "
+                        "reader's)")
+    parser.add_argument("--scheme", default=None,
+                        help="count under this class scheme (a bundled name or a YAML file) "
+                        "instead of the project's; the project keeps its own")
     parser.add_argument("--lang", default=None, choices=("en", "es"),
-                        help="language of the text output (default: ALMA_LANG or the system)")
+                        help="language of the output (default: ALMA_LANG or the system)")
+
+
+def _count_settings(args) -> dict:
+    equivalents = [item.strip() for item in args.blast_equivalents.split(",") if item.strip()]
+    return {"target": args.target, "blast_equivalents": equivalents,
+            "me_convention": args.me_convention}
+
+
+def _project_for_count(args):
+    """Open the project; ``--scheme`` replaces its scheme for this command only."""
+    project = _open_project(args.project)
+    if args.scheme:
+        from napari_alma.core.scheme import load_scheme
+
+        project.scheme = load_scheme(args.scheme)
+    return project
+
+
+def _add_count(commands) -> None:
+    parser = commands.add_parser("count", help="the differential count of a slide or a case")
+    parser.add_argument("project")
+    subject = parser.add_mutually_exclusive_group()
+    subject.add_argument("--slide", default=None, help="slide id or path")
+    subject.add_argument("--case", default=None,
+                         help="case id: the summed count of the case's slides, and each slide's")
+    parser.add_argument("--list", action="store_true", help="list the project's slides")
+    _add_count_settings(parser)
     _add_json(parser)
     parser.set_defaults(handler=_run_count)
 
 
 def _run_count(args) -> int:
-    project = _open_project(args.project)
-    if args.list or not args.slide:
-        slides = project.slides()[["slide_id", "path", "mpp", "primary_reader"]]
+    from napari_alma.report.text import case_text, differential_text
+
+    project = _project_for_count(args)
+    if args.list or not (args.slide or args.case):
+        slides = project.slides()[["slide_id", "case_id", "path", "mpp", "primary_reader"]]
         _print(args, {"slides": _records(slides)}, slides.fillna("").to_string(index=False))
         return 0
+    if args.case:
+        case = project.count_case(args.case, reader=args.reader, **_count_settings(args))
+        _print(args, case.to_dict(), case_text(case, project.scheme, lang=args.lang))
+        return 0
     slide_id = _slide_id(project, args.slide)
-    equivalents = [item for item in args.blast_equivalents.split(",") if item]
-    differential = project.count(slide_id, reader=args.reader, target=args.target,
-                                 blast_equivalents=equivalents, me_convention=args.me_convention)
-    from napari_alma.report.text import differential_text
-
+    differential = project.count(slide_id, reader=args.reader, **_count_settings(args))
     _print(args, differential.to_dict(),
            differential_text(differential, project.scheme, lang=args.lang))
     return 0
 
 
+def _add_report(commands) -> None:
+    parser = commands.add_parser(
+        "report", help="write the count report of a slide or a case as HTML (and PDF)")
+    parser.add_argument("project")
+    subject = parser.add_mutually_exclusive_group(required=True)
+    subject.add_argument("--slide", default=None, help="slide id or path")
+    subject.add_argument("--case", default=None, help="case id")
+    parser.add_argument("--out", required=True, help="HTML file to write, e.g. report.html")
+    parser.add_argument("--pdf", action="store_true",
+                        help="also write a PDF beside the HTML file (same name, .pdf)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    _add_count_settings(parser)
+    _add_json(parser)
+    parser.set_defaults(handler=_run_report)
+
+
+def _run_report(args) -> int:
+    from napari_alma.report.content import case_report, slide_report
+    from napari_alma.report.html import write_html
+
+    html_path = Path(args.out)
+    pdf_path = html_path.with_suffix(".pdf") if args.pdf else None
+    if pdf_path == html_path:
+        raise ValueError(f"--out {html_path} ends in .pdf; name the HTML file, e.g. "
+                         f"{html_path.with_suffix('.html')}, and the PDF is written beside it.")
+    for path in (html_path, pdf_path):
+        if path is not None:
+            _check_new_output(path, args.overwrite)
+    project = _project_for_count(args)
+    if args.case:
+        content = case_report(project, args.case, reader=args.reader, **_count_settings(args))
+    else:
+        content = slide_report(project, _slide_id(project, args.slide), reader=args.reader,
+                               **_count_settings(args))
+    written = [write_html(content, html_path, lang=args.lang)]
+    if pdf_path is not None:
+        from napari_alma.report.pdf import write_pdf
+
+        written.append(write_pdf(content, pdf_path, lang=args.lang))
+    differential = content.differential
+    payload = {"html": str(written[0]), "pdf": str(pdf_path) if pdf_path else None,
+               "case_id": content.case_id, "slides": [e.slide_id for e in content.slides],
+               "total_counted": differential.total_counted,
+               "blast_percent": differential.blast_percent,
+               "signed_slides": content.signed_slides}
+    _print(args, payload, "\n".join(f"Wrote {path}" for path in written))
+    return 0
+
+
+# -- cases ---------------------------------------------------------------------------------
+def _add_case(commands) -> None:
+    parser = commands.add_parser(
+        "case", help="assign slides (smears) to a case, or list the project's cases")
+    parser.add_argument("project")
+    parser.add_argument("--slide", nargs="+", default=None, help="slide id(s) or path(s)")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--set", dest="case_id", default=None, metavar="CASE",
+                        help="assign the slides to this case: a pseudonymous sample id, "
+                        "never a patient name or record number")
+    action.add_argument("--clear", action="store_true", help="take the slides out of their case")
+    parser.add_argument("--reader", default=None,
+                        help="your name, logged with the change where the store keeps a "
+                        "slide event log (default: system user)")
+    _add_json(parser)
+    parser.set_defaults(handler=_run_case)
+
+
+def _run_case(args) -> int:
+    project = _open_project(args.project)
+    if args.case_id is not None or args.clear:
+        if not args.slide:
+            raise ValueError("--set and --clear need --slide: name the slides to assign.")
+        if args.case_id is not None and not args.case_id.strip():
+            raise ValueError("--set needs a case id that is not blank; use --clear to take "
+                             "slides out of their case.")
+        slide_ids = [_slide_id(project, slide) for slide in args.slide]
+        for slide_id in slide_ids:
+            project.set_case(slide_id, None if args.clear else args.case_id, reader=args.reader)
+    cases = project.cases()
+    _print(args, {"cases": _records(cases)},
+           cases.to_string(index=False) if len(cases) else "No cases: assign slides with "
+           f"`napari-alma case {args.project} --slide SLIDE --set CASE`.")
+    return 0
+
+
+# -- export --------------------------------------------------------------------------------
 def _add_export(commands) -> None:
     parser = commands.add_parser("export", help="export cells or counts")
     parser.add_argument("project")

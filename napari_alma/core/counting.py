@@ -3,15 +3,18 @@
 Rules follow the ICSH guideline for bone-marrow specimens (Lee et al. 2008, Int J Lab
 Hematol 30:349-364): only classes marked ``counted`` in the scheme enter the denominator,
 the others are listed apart. Blast bands follow WHO 5th edition (Khoury et al. 2022) and
-ICC 2022 (Arber et al. 2022); they are hints, never a diagnosis.
+ICC 2022 (Arber et al. 2022); they are hints, never a diagnosis. Both systems set lower
+blast cut-offs for blood than for marrow (MDS-IB1 from 2% blood blasts, ICC MDS with
+excess blasts from 2%), so the bands follow the scheme's specimen.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 
 from napari_alma.core.scheme import ClassScheme
 
@@ -19,8 +22,21 @@ BLAST_EQUIVALENTS = {"promonocytes": "monocytic", "abnormal-promyelocytes": "apl
 ME_CONVENTIONS = ("icsh", "no-monocytes")
 BLAST_THRESHOLDS = (5.0, 10.0, 20.0)
 DEFAULT_TARGET = 500
+# A band is (upper bound in percent, exclusive; the i18n key of its hint).
 WHO_BANDS = ((5.0, "who_lt5"), (10.0, "who_5_9"), (20.0, "who_10_19"), (math.inf, "who_ge20"))
 ICC_BANDS = ((5.0, "icc_lt5"), (10.0, "icc_5_9"), (20.0, "icc_10_19"), (math.inf, "icc_ge20"))
+WHO_BLOOD_BANDS = ((2.0, "report_who_pb_lt2"), (5.0, "report_who_pb_2_4"),
+                   (20.0, "report_who_pb_5_19"), (math.inf, "report_who_pb_ge20"))
+ICC_BLOOD_BANDS = ((2.0, "report_icc_pb_lt2"), (10.0, "report_icc_pb_2_9"),
+                   (20.0, "report_icc_pb_10_19"), (math.inf, "report_icc_pb_ge20"))
+BLOOD_THRESHOLDS = (2.0, 5.0, 10.0, 20.0)
+# specimen -> (WHO bands, ICC bands, blast thresholds whose crossing is warned about)
+SPECIMEN_RULES = {
+    "bone_marrow": (WHO_BANDS, ICC_BANDS, BLAST_THRESHOLDS),
+    "peripheral_blood": (WHO_BLOOD_BANDS, ICC_BLOOD_BANDS, BLOOD_THRESHOLDS),
+}
+# ICSH: the cells of a decisive percentage are counted over at least two smears.
+MIN_SMEARS = 2
 
 
 def wilson_interval(successes: int, total: int, z: float = 1.959964) -> tuple[float, float]:
@@ -70,6 +86,7 @@ class Differential:
     icc_band: str | None
     warnings: list[str] = field(default_factory=list)
     slide_id: str | None = None
+    per_100: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """Return the fixed JSON shape of ``napari-alma count --json``."""
@@ -92,6 +109,7 @@ class Differential:
             "who_hint": self.who_band,
             "icc_hint": self.icc_band,
             "warnings": self.warnings,
+            "per_100_counted": self.per_100,
         }
 
 
@@ -99,7 +117,7 @@ def count_differential(
     labels: Iterable[str],
     scheme: ClassScheme,
     *,
-    target: int = DEFAULT_TARGET,
+    target: int | None = None,
     blast_equivalents: Iterable[str] = (),
     me_convention: str = "icsh",
     unreviewed: int = 0,
@@ -112,8 +130,9 @@ def count_differential(
         The class code each cell counts as (adjudicated, reader or model label).
     scheme : ClassScheme
         Defines which classes are counted, their lineage and blast role.
-    target : int
-        Cells the count should reach (ICSH: 500 when a percentage is decisive, else 300).
+    target : int, optional
+        Cells the count should reach (ICSH: 500 when a percentage is decisive, else 300);
+        by default the scheme's target.
     blast_equivalents : iterable of str
         Per-case settings among "promonocytes" and "abnormal-promyelocytes".
     me_convention : {"icsh", "no-monocytes"}
@@ -136,7 +155,7 @@ def count_differential(
     myeloid, erythroid = _me_sides(counts, scheme, me_convention)
     differential = Differential(
         total_counted=total,
-        target=target,
+        target=scheme.default_target if target is None else int(target),
         counts=counts,
         percent={code: _percent(n, total) for code, n in counts.items()},
         percent_ci95={code: wilson_interval(n, total) for code, n in counts.items()},
@@ -153,9 +172,12 @@ def count_differential(
             "me_convention": me_convention,
             "blast_lineage_for_me": "myeloid",
             "ci_method": "wilson-95",
+            "specimen": scheme.specimen,
         },
         who_band=None,
         icc_band=None,
+        per_100={c.code: _percent(tally.get(c.code, 0), total)
+                 for c in scheme.classes if c.per_100 and total},
     )
     _add_hints_and_warnings(differential)
     return differential
@@ -209,15 +231,68 @@ def _add_hints_and_warnings(differential: Differential) -> None:
         differential.warnings.append("below_target")
     if differential.unreviewed:
         differential.warnings.append("unreviewed")
-    differential.who_band = _band(differential.blast_percent, WHO_BANDS)
-    differential.icc_band = _band(differential.blast_percent, ICC_BANDS)
+    who_bands, icc_bands, _ = _specimen_rules(differential)
+    differential.who_band = _band(differential.blast_percent, who_bands)
+    differential.icc_band = _band(differential.blast_percent, icc_bands)
     if crossed_thresholds(differential):
         differential.warnings.append("blast_ci_crosses_threshold")
 
 
+def _specimen_rules(differential: Differential) -> tuple:
+    return SPECIMEN_RULES[str(differential.conventions.get("specimen", "bone_marrow"))]
+
+
 def crossed_thresholds(differential: Differential) -> list[float]:
-    """Return the blast thresholds (5, 10, 20 %) that the blast 95% interval straddles."""
+    """Return the blast thresholds that the blast 95% interval straddles.
+
+    They are 5, 10 and 20% for marrow, and 2, 5, 10 and 20% for blood.
+    """
     if differential.blast_ci95 is None:
         return []
     low, high = differential.blast_ci95
-    return [threshold for threshold in BLAST_THRESHOLDS if low < threshold <= high]
+    thresholds = _specimen_rules(differential)[2]
+    return [threshold for threshold in thresholds if low < threshold <= high]
+
+
+@dataclass
+class CaseCount:
+    """The differential of a case (the smears of one sample) and of each of its slides."""
+
+    case_id: str
+    differential: Differential
+    slides: list[Differential]
+
+    def to_dict(self) -> dict:
+        """Return the ``count --json`` shape with ``case_id`` and one entry per slide."""
+        return {**self.differential.to_dict(), "case_id": self.case_id,
+                "slides": [slide.to_dict() for slide in self.slides]}
+
+
+def count_case(
+    case_id: str, slides: Sequence[Differential], scheme: ClassScheme, **settings
+) -> CaseCount:
+    """Sum the slide differentials of one case into the case's differential.
+
+    Parameters
+    ----------
+    case_id : str
+        The case (patient sample) the slides belong to.
+    slides : sequence of Differential
+        One differential per slide (smear), counted with the same ``scheme``.
+    scheme : ClassScheme
+        Defines which classes are counted.
+    **settings
+        ``target``, ``blast_equivalents`` and ``me_convention``, as for
+        :func:`count_differential`; percentages and intervals are computed again on the
+        summed cells, never averaged over slides.
+    """
+    tally: Counter = Counter()
+    for slide in slides:
+        tally.update(slide.counts)
+        tally.update(slide.excluded)
+    labels = chain.from_iterable(repeat(code, n) for code, n in tally.items())
+    unreviewed = sum(slide.unreviewed for slide in slides)
+    combined = count_differential(labels, scheme, unreviewed=unreviewed, **settings)
+    if len(slides) < MIN_SMEARS:
+        combined.warnings.append("single_smear")
+    return CaseCount(case_id=case_id, differential=combined, slides=list(slides))

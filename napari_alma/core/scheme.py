@@ -8,7 +8,7 @@ the class, so they never depend on which classes a slide happens to contain.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -18,6 +18,9 @@ LINEAGES = ("myeloid", "erythroid", "lymphoid", "other")
 BLAST_ROLES = ("yes", "no", "monocytic", "apl")
 LANGUAGES = ("en", "es")
 REQUIRED_FIELDS = ("code", "en", "es", "color", "key", "counted", "lineage", "blast")
+OPTIONAL_FIELDS = ("me_optional", "per_100")
+SPECIMENS = ("bone_marrow", "peripheral_blood")
+SCHEME_FIELDS = ("name", "version", "title", "specimen", "target", "classes")
 
 
 class SchemeError(ValueError):
@@ -37,6 +40,7 @@ class CellClass:
     lineage: str
     blast: str
     me_optional: bool = False
+    per_100: bool = False
 
     def name(self, lang: str = "en") -> str:
         """Return the class name in ``lang`` ("en" or "es")."""
@@ -59,6 +63,14 @@ class ClassScheme:
     classes: tuple[CellClass, ...]
     title_en: str = ""
     title_es: str = ""
+    specimen: str = "bone_marrow"
+    default_target: int = 500
+    source: str = ""
+
+    def title(self, lang: str = "en") -> str:
+        """Return the scheme's title in ``lang``, or its name when it has none."""
+        title = self.title_es if lang == "es" else self.title_en
+        return title or self.name
 
     @property
     def codes(self) -> list[str]:
@@ -104,7 +116,8 @@ def load_scheme(source: str | Path = "bone_marrow") -> ClassScheme:
     Parameters
     ----------
     source : str or Path
-        The name of a bundled scheme ("bone_marrow") or the path of a YAML file.
+        The name of a bundled scheme ("bone_marrow", "peripheral_blood") or the path of a
+        YAML file. The returned scheme's ``source`` is that name, or the file's absolute path.
 
     Raises
     ------
@@ -116,7 +129,8 @@ def load_scheme(source: str | Path = "bone_marrow") -> ClassScheme:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
         raise SchemeError(f"Cannot read class scheme {path}: {err}") from err
-    return _parse_scheme(document, path)
+    scheme = _parse_scheme(document, path)
+    return replace(scheme, source=str(source) if _is_bundled(source) else str(path.resolve()))
 
 
 def default_scheme() -> ClassScheme:
@@ -124,9 +138,14 @@ def default_scheme() -> ClassScheme:
     return load_scheme("bone_marrow")
 
 
+def _is_bundled(source: str | Path) -> bool:
+    path = Path(source)
+    return not (path.suffix.lower() in (".yaml", ".yml") or path.exists())
+
+
 def _resolve_scheme_path(source: str | Path) -> Path:
     path = Path(source)
-    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+    if not _is_bundled(source):
         if not path.is_file():
             raise SchemeError(f"Class scheme file not found: {path}")
         return path
@@ -141,19 +160,54 @@ def _resolve_scheme_path(source: str | Path) -> Path:
 def _parse_scheme(document: object, path: Path) -> ClassScheme:
     if not isinstance(document, dict) or not isinstance(document.get("classes"), list):
         raise SchemeError(f"{path}: expected a mapping with a 'classes' list.")
+    _check_known_fields(document, SCHEME_FIELDS, f"{path}: the scheme", path)
+    if not document["classes"]:
+        raise SchemeError(f"{path}: the 'classes' list is empty; add at least one class.")
     classes = tuple(
         _parse_class(entry, index, path) for index, entry in enumerate(document["classes"])
     )
     _check_unique(classes, "code", path)
     _check_unique(classes, "key", path)
+    _check_unique(classes, "color", path)
+    if not any(cell_class.counted for cell_class in classes):
+        raise SchemeError(
+            f"{path}: no class has 'counted: true', so a differential would have no "
+            "denominator; mark the classes of the nucleated differential count as counted."
+        )
     title = document.get("title") or {}
     return ClassScheme(
         name=str(document.get("name") or path.stem),
-        version=int(document.get("version", 1)),
+        version=_positive_int(document.get("version", 1), "version", path),
         classes=classes,
         title_en=str(title.get("en", "")),
         title_es=str(title.get("es", "")),
+        specimen=_specimen(document.get("specimen", "bone_marrow"), path),
+        default_target=_positive_int(document.get("target", 500), "target", path),
     )
+
+
+def _specimen(value: object, path: Path) -> str:
+    if value not in SPECIMENS:
+        raise SchemeError(
+            f"{path}: specimen {value!r} is not supported; expected one of "
+            f"{', '.join(SPECIMENS)}."
+        )
+    return str(value)
+
+
+def _positive_int(value: object, field: str, path: Path) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise SchemeError(f"{path}: {field} {value!r} is invalid; expected a positive integer.")
+    return value
+
+
+def _check_known_fields(entry: dict, known: tuple[str, ...], where: str, path: Path) -> None:
+    unknown = sorted(str(field) for field in entry if field not in known)
+    if unknown:
+        raise SchemeError(
+            f"{where} has unknown field(s) {', '.join(unknown)}; expected fields among "
+            f"{', '.join(known)}. Check the spelling."
+        )
 
 
 def _parse_class(entry: object, index: int, path: Path) -> CellClass:
@@ -164,6 +218,7 @@ def _parse_class(entry: object, index: int, path: Path) -> CellClass:
         label = entry.get("code", f"#{index + 1}")
         raise SchemeError(f"{path}: class {label} lacks {', '.join(missing)}.")
     code = str(entry["code"])
+    _check_known_fields(entry, REQUIRED_FIELDS + OPTIONAL_FIELDS, f"{path}: class {code}", path)
     if entry["lineage"] not in LINEAGES:
         raise SchemeError(
             f"{path}: class {code} has lineage {entry['lineage']!r}; "
@@ -183,6 +238,12 @@ def _parse_class(entry: object, index: int, path: Path) -> CellClass:
     key = str(entry["key"]).lower()
     if len(key) != 1:
         raise SchemeError(f"{path}: class {code} has key {key!r}; expected one character.")
+    per_100 = bool(entry.get("per_100", False))
+    if per_100 and entry["counted"]:
+        raise SchemeError(
+            f"{path}: class {code} is counted and also has 'per_100: true'; a class reported "
+            "per 100 counted cells (such as erythroblasts in blood) must have 'counted: false'."
+        )
     return CellClass(
         code=code,
         en=str(entry["en"]),
@@ -193,15 +254,19 @@ def _parse_class(entry: object, index: int, path: Path) -> CellClass:
         lineage=str(entry["lineage"]),
         blast=blast,
         me_optional=bool(entry.get("me_optional", False)),
+        per_100=per_100,
     )
 
 
 def _check_unique(classes: tuple[CellClass, ...], field: str, path: Path) -> None:
     seen: dict[str, str] = {}
-    for cell_class in classes:
+    for index, cell_class in enumerate(classes):
         value = getattr(cell_class, field)
+        # A duplicated code cannot name its two classes apart, so those are named by position.
+        label = f"class #{index + 1}" if field == "code" else cell_class.code
         if value in seen:
             raise SchemeError(
-                f"{path}: {field} {value!r} is used by both {seen[value]} and {cell_class.code}."
+                f"{path}: {field} {value!r} is used by both {seen[value]} and {label}; "
+                f"give each class its own {field}."
             )
-        seen[value] = cell_class.code
+        seen[value] = label

@@ -20,14 +20,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_alma.core.counting import Differential, count_differential
-from napari_alma.core.scheme import ClassScheme, load_scheme
+from napari_alma.core.counting import CaseCount, Differential, count_case, count_differential
+from napari_alma.core.scheme import ClassScheme, SchemeError, load_scheme
+from napari_alma.store.files import write_atomic
 from napari_alma.store.labels import derive_cell_table, effective_labels, match_existing
 from napari_alma.store.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, SLIDE_ACTIONS
 
 logger = logging.getLogger(__name__)
 
 DATABASE_NAME = "alma.sqlite"
+# A user-defined scheme is copied here, so the project keeps the scheme its labels follow.
+SCHEME_COPY_NAME = "scheme.yaml"
 
 
 class StoreError(RuntimeError):
@@ -522,3 +525,109 @@ class Project:
         )
         differential.slide_id = slide_id
         return differential
+
+    # -- class scheme -------------------------------------------------------------------
+    def use_scheme(self, source: str | Path) -> ClassScheme:
+        """Make a bundled scheme (by name) or a YAML scheme file the project's scheme.
+
+        A file is copied into the project folder, so later edits to the original change
+        nothing here. Every class already stored (predictions and labels) must be in the
+        new scheme.
+
+        Raises
+        ------
+        SchemeError
+            When the scheme is invalid or lacks classes the project's cells carry.
+        """
+        scheme = load_scheme(source)
+        self._check_stored_classes(scheme)
+        stored_as = scheme.source
+        # A bundled scheme's source is its name; a file's is its absolute path.
+        if Path(scheme.source).is_absolute():
+            copy = write_atomic(self.folder / SCHEME_COPY_NAME,
+                                Path(scheme.source).read_bytes())
+            scheme = load_scheme(copy)
+            # NOTE: the absolute path is stored because Project() loads the scheme from
+            # this setting; a moved project folder needs `use_scheme` run again.
+            stored_as = scheme.source
+            self.set_meta("scheme_origin", str(source))
+        self.set_meta("scheme", stored_as)
+        self.scheme = scheme
+        return scheme
+
+    def _check_stored_classes(self, scheme: ClassScheme) -> None:
+        rows = self._connection.execute(
+            "SELECT class FROM predictions UNION SELECT new_class FROM events "
+            "WHERE new_class IS NOT NULL"
+        ).fetchall()
+        missing = sorted({row[0] for row in rows} - set(scheme.codes))
+        if missing:
+            raise SchemeError(
+                f"Scheme {scheme.name!r} lacks classes that cells of project {self.folder} "
+                f"carry: {', '.join(missing)}. Add them to the scheme, or keep the project's "
+                f"scheme {self.scheme.name!r}."
+            )
+
+    # -- cases --------------------------------------------------------------------------
+    def set_case(self, slide_id: str, case_id: str | None, reader: str | None = None) -> None:
+        """Assign a slide (smear) to a case, the patient sample it belongs to.
+
+        ``case_id`` None (or blank) takes the slide out of its case. The case id is a
+        pseudonym of the lab's choosing: never a patient name or record number. A store
+        with a ``slide_events`` log also records who made the change, and when.
+        """
+        self.slide(slide_id)
+        case_id = (case_id or "").strip() or None
+        with self.transaction() as db:
+            db.execute("UPDATE slides SET case_id=? WHERE slide_id=?", (case_id, slide_id))
+            if self._has_table(db, "slide_events"):
+                db.execute(
+                    "INSERT INTO slide_events (slide_id, reader, time, action, detail)"
+                    " VALUES (?, ?, ?, 'set_case', ?)",
+                    (slide_id, reader or default_reader(), utc_now(),
+                     json.dumps({"case_id": case_id}, ensure_ascii=False)),
+                )
+
+    @staticmethod
+    def _has_table(db: sqlite3.Connection, name: str) -> bool:
+        row = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+        ).fetchone()
+        return row is not None
+
+    def cases(self) -> pd.DataFrame:
+        """Return one row per case: ``case_id`` and ``slides`` (their ids, comma-separated)."""
+        return pd.read_sql_query(
+            "SELECT case_id, GROUP_CONCAT(slide_id, ',') AS slides FROM "
+            "(SELECT case_id, slide_id FROM slides WHERE case_id IS NOT NULL ORDER BY added_at) "
+            "GROUP BY case_id ORDER BY case_id",
+            self._connection,
+        )
+
+    def case_slides(self, case_id: str) -> list[str]:
+        """Return the ids of a case's slides, oldest first.
+
+        Raises
+        ------
+        StoreError
+            When no slide of the project belongs to ``case_id``.
+        """
+        rows = self._connection.execute(
+            "SELECT slide_id FROM slides WHERE case_id=? ORDER BY added_at", (case_id,)
+        ).fetchall()
+        if not rows:
+            raise StoreError(
+                f"No slide of project {self.folder} belongs to case {case_id!r}. Assign slides "
+                f"with `napari-alma case {self.folder} --slide SLIDE --set {case_id}`."
+            )
+        return [row[0] for row in rows]
+
+    def count_case(self, case_id: str, reader: str | None = None, **settings) -> CaseCount:
+        """Count every slide of a case and their sum; ``settings`` as for :meth:`count`.
+
+        With ``reader``, every slide is counted with that reader's labels; otherwise each
+        slide with its own primary reader's.
+        """
+        slides = [self.count(slide_id, reader=reader, **settings)
+                  for slide_id in self.case_slides(case_id)]
+        return count_case(case_id, slides, self.scheme, **settings)
