@@ -68,7 +68,11 @@ class Project:
         self._connection = self._connect()
         self.scheme = scheme or load_scheme(self.get_meta("scheme") or "bone_marrow")
         if self.get_meta("scheme") is None:
-            self.set_meta("scheme", self.scheme.name)
+            if self.scheme.source:
+                # A scheme file is copied into the project, so the project reopens with it.
+                self.use_scheme(self.scheme.source)
+            else:
+                self.set_meta("scheme", self.scheme.name)
 
     # -- connection ---------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -573,27 +577,19 @@ class Project:
         """Assign a slide (smear) to a case, the patient sample it belongs to.
 
         ``case_id`` None (or blank) takes the slide out of its case. The case id is a
-        pseudonym of the lab's choosing: never a patient name or record number. A store
-        with a ``slide_events`` log also records who made the change, and when.
+        pseudonym of the lab's choosing: never a patient name or record number. The slide
+        log records who made the change, and when.
         """
         self.slide(slide_id)
         case_id = (case_id or "").strip() or None
         with self.transaction() as db:
             db.execute("UPDATE slides SET case_id=? WHERE slide_id=?", (case_id, slide_id))
-            if self._has_table(db, "slide_events"):
-                db.execute(
-                    "INSERT INTO slide_events (slide_id, reader, time, action, detail)"
-                    " VALUES (?, ?, ?, 'set_case', ?)",
-                    (slide_id, reader or default_reader(), utc_now(),
-                     json.dumps({"case_id": case_id}, ensure_ascii=False)),
-                )
-
-    @staticmethod
-    def _has_table(db: sqlite3.Connection, name: str) -> bool:
-        row = db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
-        ).fetchone()
-        return row is not None
+            db.execute(
+                "INSERT INTO slide_events (slide_id, reader, time, action, detail)"
+                " VALUES (?, ?, ?, 'set_case', ?)",
+                (slide_id, reader or default_reader(), utc_now(),
+                 json.dumps({"case_id": case_id}, ensure_ascii=False)),
+            )
 
     def cases(self) -> pd.DataFrame:
         """Return one row per case: ``case_id`` and ``slides`` (their ids, comma-separated)."""

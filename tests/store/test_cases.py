@@ -1,13 +1,12 @@
 """Cases (the smears of one sample) and the project's class scheme."""
 
-import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import napari_alma.core
-from napari_alma.core.scheme import SchemeError
+from napari_alma.core.scheme import SchemeError, load_scheme
 from napari_alma.store.project import SCHEME_COPY_NAME, Project, StoreError
 
 
@@ -100,13 +99,20 @@ def test_scheme_lacking_stored_classes_named(project):
 
 
 def test_set_case_logged_as_slide_event(project):
-    # The slide-level event log of later store versions: the case change is recorded there.
-    with sqlite3.connect(project.database_path) as connection:
-        connection.execute(
-            "CREATE TABLE slide_events (event_id INTEGER PRIMARY KEY AUTOINCREMENT, slide_id "
-            "TEXT, reader TEXT, time TEXT, action TEXT, detail TEXT NOT NULL DEFAULT '{}')")
     slide_id = predicted_slide(project, "a", ["NGS"])
     project.set_case(slide_id, "C-9", reader="ana")
-    with sqlite3.connect(project.database_path) as connection:
-        rows = connection.execute("SELECT reader, action, detail FROM slide_events").fetchall()
-    assert rows == [("ana", "set_case", '{"case_id": "C-9"}')]
+    logged = project.slide_events(slide_id, "set_case")
+    assert logged["reader"].tolist() == ["ana"]
+    assert logged["detail"].tolist() == [{"case_id": "C-9"}]
+
+
+def test_new_project_keeps_scheme_file(tmp_path):
+    bundled = Path(napari_alma.core.__file__).parent / "schemes" / "bone_marrow.yaml"
+    source = tmp_path / "lab.yaml"
+    source.write_text(bundled.read_text(encoding="utf-8").replace("name: bone_marrow",
+                                                                   "name: lab"),
+                      encoding="utf-8")
+    Project(tmp_path / "new", scheme=load_scheme(source)).close()
+    source.unlink()
+    with Project(tmp_path / "new") as reopened:
+        assert reopened.scheme.name == "lab"
