@@ -21,6 +21,11 @@ from napari_alma.core.scheme import ClassScheme
 # Why a kappa is None, as stored in ``Agreement.kappa_undefined`` and ``ClassKappa.undefined``.
 NO_OVERLAP = "no_overlap"
 ONE_CLASS = "one_class"
+# Landis and Koch 1977 (Biometrics 33:159-174) strength-of-agreement bands for a kappa
+# of 0 or more: inclusive upper bound, name. Below 0 the agreement is "poor". A
+# descriptive convention, not a test.
+KAPPA_BANDS = ((0.20, "slight"), (0.40, "fair"), (0.60, "moderate"), (0.80, "substantial"),
+               (1.0, "almost_perfect"))
 
 
 @dataclass
@@ -118,6 +123,16 @@ def cohen_kappa(confusion: np.ndarray) -> tuple[float | None, float | None, floa
     if np.isclose(expected, 1.0):
         return None, observed, expected
     return (observed - expected) / (1.0 - expected), observed, expected
+
+
+def kappa_band(kappa: float) -> str:
+    """Return the Landis and Koch band of a kappa ("poor" below 0 ... "almost_perfect")."""
+    if kappa < 0:
+        return "poor"
+    for upper, name in KAPPA_BANDS:
+        if kappa <= upper:
+            return name
+    return KAPPA_BANDS[-1][1]
 
 
 def compare_labels(

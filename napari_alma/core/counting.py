@@ -70,6 +70,8 @@ class Differential:
     icc_band: str | None
     warnings: list[str] = field(default_factory=list)
     slide_id: str | None = None
+    # Cells two readers classed differently that no adjudicator has settled yet.
+    unadjudicated: int = 0
 
     def to_dict(self) -> dict:
         """Return the fixed JSON shape of ``napari-alma count --json``."""
@@ -88,6 +90,7 @@ class Differential:
             "myeloid": self.myeloid,
             "erythroid": self.erythroid,
             "unreviewed": self.unreviewed,
+            "unadjudicated": self.unadjudicated,
             "conventions": self.conventions,
             "who_hint": self.who_band,
             "icc_hint": self.icc_band,

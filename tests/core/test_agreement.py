@@ -4,7 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_alma.core.agreement import NO_OVERLAP, ONE_CLASS, cohen_kappa, compare_labels
+from napari_alma.core.agreement import (
+    NO_OVERLAP,
+    ONE_CLASS,
+    cohen_kappa,
+    compare_labels,
+    kappa_band,
+)
 from napari_alma.core.scheme import default_scheme
 
 # Twenty cells classed by two readers; rows reader A, columns reader B:
@@ -127,3 +133,11 @@ def test_to_dict_is_json_ready():
     decoded = json.loads(json.dumps(payload))
     assert decoded["confusion"]["counts"][1][0] == 2
     assert decoded["readers"] == ["ana", "bea"]
+
+
+@pytest.mark.parametrize(("kappa", "band"), [
+    (-0.1, "poor"), (0.0, "slight"), (0.2, "slight"), (0.4, "fair"), (0.617, "substantial"),
+    (0.95, "almost_perfect"), (1.0, "almost_perfect"),
+])
+def test_kappa_band(kappa, band):
+    assert kappa_band(kappa) == band
