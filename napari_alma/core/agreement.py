@@ -2,9 +2,9 @@
 
 Cohen's kappa (Cohen 1960, Educ Psychol Meas 20:37-46) is ``(p_o - p_e) / (1 - p_e)``,
 where ``p_o`` is the observed share of cells both readers put in the same class and
-``p_e`` the share expected by chance from each reader's class frequencies. It is
+``p_e`` the share expected by chance from each reader's class frequencies. Kappa is
 undefined when ``p_e`` is 1 (both readers used one and the same class for every cell)
-or when no cell was labelled by both; it is then reported as None, never as a number.
+or when no cell was labelled by both. It is then reported as None, never as a number.
 Per-class kappa is the kappa of the 2x2 table "this class / any other class".
 """
 
@@ -18,7 +18,8 @@ import pandas as pd
 from napari_alma.core.counting import count_differential
 from napari_alma.core.scheme import ClassScheme
 
-# Why a kappa is None, as stored in ``Agreement.kappa_undefined`` and ``ClassKappa.undefined``.
+# Reasons for an undefined (None) kappa, stored in ``Agreement.kappa_undefined`` and
+# ``ClassKappa.undefined``.
 NO_OVERLAP = "no_overlap"
 ONE_CLASS = "one_class"
 # Landis and Koch 1977 (Biometrics 33:159-174) strength-of-agreement bands for a kappa

@@ -46,11 +46,18 @@ def summary_lines(agreement: Agreement, lang: str, unadjudicated: int | None = N
 
 
 def per_class_rows(agreement: Agreement, scheme: ClassScheme, lang: str) -> list[list[str]]:
-    """Return one row per class either reader used: name, kappa, count by A, count by B."""
+    """Return one row per class either reader used: name, kappa, count by A, count by B.
+
+    The kappa text carries its Landis and Koch band, e.g. "0.62 (substantial)".
+    """
     rows = []
     for item in agreement.per_class:
         name = scheme[item.code].name(lang) if item.code in scheme else item.code
-        kappa = tr("second_undefined", lang) if item.kappa is None else f"{item.kappa:.2f}"
+        if item.kappa is None:
+            kappa = tr("second_undefined", lang)
+        else:
+            band = tr(f"second_kappa_{kappa_band(item.kappa)}", lang)
+            kappa = f"{item.kappa:.2f} ({band})"
         rows.append([name, kappa, str(item.count_a), str(item.count_b)])
     return rows
 
@@ -77,9 +84,9 @@ def agreement_text(
     lines = [*summary_lines(agreement, lang, unadjudicated), tr("second_band_source", lang), ""]
     lines.append(tr("second_per_class_title", lang))
     headers = per_class_headers(agreement, lang)
-    lines.append(f"  {headers[0]:<32} {headers[1]:>9} {headers[2]:>10} {headers[3]:>10}")
+    lines.append(f"  {headers[0]:<32} {headers[1]:<24} {headers[2]:>10} {headers[3]:>10}")
     for name, kappa, count_a, count_b in per_class_rows(agreement, scheme, lang):
-        lines.append(f"  {name:<32} {kappa:>9} {count_a:>10} {count_b:>10}")
+        lines.append(f"  {name:<32} {kappa:<24} {count_a:>10} {count_b:>10}")
     lines += ["", tr("second_confusion_title", lang, reader_a=agreement.reader_a,
                      reader_b=agreement.reader_b)]
     if not agreement.confusion.empty:

@@ -76,7 +76,7 @@ def labels_by_reader(events: pd.DataFrame) -> pd.DataFrame:
     """Return each reader's current class of each cell: one row per cell, one column per reader.
 
     Only the readers' own labels count (``label``, ``review``, ``add``); an adjudication is
-    not a reader's label. A cell a reader never labelled holds an empty string.
+    not a reader's label. A cell a reader never labelled has an empty string.
     """
     labels = events[events["action"].isin(LABEL_ACTIONS)]
     newest = labels.groupby(["cell_id", "reader"]).tail(1)

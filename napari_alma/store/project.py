@@ -521,10 +521,11 @@ class Project:
 
         Without ``reader``, each cell counts as its adjudicated class where readers
         disagreed and an adjudicator settled it, else as the primary reader's label (the
-        first reader who labelled the slide), else as the model's prediction; the result
-        also says how many disagreements are still unadjudicated. With ``reader``, the
-        count uses that reader's labels only. With ``labelled_only`` (a blind second
-        read), unlabelled cells are left out instead of counted as the prediction.
+        first reader who labelled the slide), else as the model's prediction. The result's
+        ``unadjudicated`` is the number of disagreements no adjudicator has settled.
+        With ``reader``, the count uses that reader's labels only. With ``labelled_only``
+        (a blind second read), unlabelled cells are left out instead of counted as the
+        prediction.
         """
         table = self.cell_table(slide_id, reader=reader)
         labels = table["class"]

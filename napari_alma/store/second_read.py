@@ -1,7 +1,7 @@
 """Second reads of a slide: blind reads by another reader, their agreement, adjudication.
 
 A second reader labels the same cells as the primary reader (the first who labelled the
-slide); both sets of labels stay apart in the event log, as every reader's do. The start
+slide). Both sets of labels stay apart in the event log, as every reader's do. The start
 and end of a blind read are slide events (``start_second_read``, ``end_second_read``).
 Where the readers disagree, an adjudicator records the agreed class as an ``adjudicate``
 cell event (reader: the adjudicator, new class: the agreed class), which the slide's

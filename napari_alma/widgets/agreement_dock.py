@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton, Table
-from qtpy.QtWidgets import QAbstractItemView, QSizePolicy
+from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QSizePolicy
 
 from napari_alma.core.i18n import tr
 from napari_alma.report import agreement_text
@@ -21,7 +21,7 @@ from napari_alma.store.second_read import (
     readers_with_labels,
 )
 from napari_alma.widgets import keys
-from napari_alma.widgets.count_dock import _table_value
+from napari_alma.widgets.count_dock import _fit_columns, _table_value
 from napari_alma.widgets.dock import SessionDock
 from napari_alma.widgets.session import get_session, on_session
 
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Cell markers that fit across the canvas after going to a disagreement: the cell and
+# its neighbours, large enough to judge the morphology.
+MARKERS_ACROSS_CANVAS = 8
 # Heights in pixels: the disagreement list shows about eight rows before it scrolls.
 DISAGREEMENT_TABLE_HEIGHT = 220
 SMALL_TABLE_HEIGHT = 150
@@ -114,6 +117,7 @@ class AgreementDock(SessionDock):
             QAbstractItemView.SelectionBehavior.SelectRows)
         self.disagreements.native.setSelectionMode(
             QAbstractItemView.SelectionMode.SingleSelection)
+        self.per_class.native.verticalHeader().setVisible(False)
         self.disagreements.native.verticalHeader().setVisible(False)
 
     def _reader_choices(self, _widget=None) -> list[str]:
@@ -157,7 +161,7 @@ class AgreementDock(SessionDock):
             button.enabled = False
 
     def _choose_readers(self, session) -> bool:
-        """Offer the readers with labels; return False (and say why) when fewer than two."""
+        """Offer the readers with labels; return False, with a message, when fewer than two."""
         readers = readers_with_labels(session.project, session.slide_id)
         if len(readers) < 2:
             self.summary.value = tr("second_need_two", self.language,
@@ -194,6 +198,10 @@ class AgreementDock(SessionDock):
         self.disagreements.value = _table_value(self._disagreement_rows(scheme), [
             tr("second_col_cell", lang), agreement.reader_a, agreement.reader_b,
             tr("second_col_agreed", lang)])
+        _fit_columns(self.per_class.native)
+        header = self.disagreements.native.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         self.use_a.text = tr("second_use_class_of", lang, reader=agreement.reader_a)
         self.use_b.text = tr("second_use_class_of", lang, reader=agreement.reader_b)
         for button in (self.use_a, self.use_b, self.adjudicate_button):
@@ -221,7 +229,19 @@ class AgreementDock(SessionDock):
         scene = getattr(self.viewer, "scene", None)
         camera = scene.camera if scene is not None else self.viewer.camera
         camera.center = tuple(float(value) for value in position[-2:])
+        camera.zoom = max(camera.zoom, self._cell_zoom(layer))
         session.select_ids([int(cell["cell_id"])])
+
+    def _cell_zoom(self, layer) -> float:
+        """Return the zoom (screen pixels per world unit) that shows a few cells across."""
+        # napari 0.9 has ``viewer.canvas.size``; earlier releases ``viewer._canvas_size``,
+        # both (height, width) in screen pixels. Without either the zoom is left as it is.
+        canvas_model = getattr(self.viewer, "canvas", None)
+        canvas = getattr(canvas_model, "size", None) or getattr(self.viewer, "_canvas_size", None)
+        marker_world = float(np.max(layer.size)) * float(np.max(layer.scale[-2:]))
+        if not canvas or marker_world <= 0:
+            return 0.0
+        return min(canvas) / (MARKERS_ACROSS_CANVAS * marker_world)
 
     def selected_row(self) -> int | None:
         """Return the index of the selected disagreement, or None."""

@@ -25,7 +25,7 @@ REVIEWED_BORDER_WIDTH = 0.1
 UNREVIEWED_BORDER_WIDTH = 0.04
 UNKNOWN_CLASS_RGBA = (0.5, 0.5, 0.5, 1.0)
 # Colour of a cell the reader has not labelled yet during a blind read: a translucent
-# light grey that no scheme class uses, so it tells nothing about the cell's class.
+# light grey that no scheme class uses, so it reveals nothing about the cell's class.
 BLIND_UNLABELLED_RGBA = (0.85, 0.85, 0.85, 0.6)
 FEATURE_COLUMNS = ("cell_id", "class", "predicted_class", "confidence", "reviewed")
 

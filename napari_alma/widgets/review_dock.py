@@ -123,9 +123,9 @@ class ReviewDock(SessionDock):
         session = get_session(self.viewer)
         if session is not None:
             session.reader = value.strip() or default_reader()
-            # NOTE: a blind read stays blind while the name is edited, since each keystroke
-            # passes through a reader name; a stored open blind read of the new name turns
-            # it on. Only the check box ends a blind read.
+            # NOTE: a blind read stays blind while the name is edited, because each
+            # keystroke passes through a partial name. An open blind read stored for the new
+            # name also turns it on. Only the check box ends a blind read.
             session.blind = session.blind or is_reading_blind(
                 session.project, session.slide_id, session.reader)
             self._show_blind(session.blind)
