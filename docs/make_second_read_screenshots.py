@@ -51,7 +51,7 @@ def main() -> int:
     viewer.window._qt_window.resize(1500, 900)
     dock = session.docks["agreement"]
     dock.reader_a.value, dock.reader_b.value = "ana", "bea"
-    dock.refresh()
+    dock.update_agreement()
     dock.go_to(0)
     dock.native.parent().raise_()
     napari.qt.get_qapp().processEvents()

@@ -10,6 +10,8 @@ count then uses in place of the primary reader's label.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from napari_alma.core.agreement import Agreement, compare_labels
@@ -58,80 +60,122 @@ def second_readers(project: Project, slide_id: str) -> list[str]:
 
 
 # -- agreement -------------------------------------------------------------------------------
-def readers_with_labels(project: Project, slide_id: str) -> list[str]:
-    """Return the readers who labelled the slide's live cells: the primary reader first."""
-    readers = list(_live_labels(project, slide_id).columns)
+@dataclass
+class SlideReadings:
+    """Every reader's labels on a slide's live cells, read once from the store.
+
+    ``cells`` is indexed by cell id with the columns ``row, col``. ``labels`` has one row
+    per live cell and one column per reader with at least one label, the primary reader
+    first (an empty string where a reader did not label the cell). ``adjudicated`` maps
+    cell ids to their newest adjudicated class.
+    """
+
+    slide_id: str
+    cells: pd.DataFrame
+    labels: pd.DataFrame
+    adjudicated: pd.Series
+    primary_reader: str | None
+    second_readers: list[str]
+
+    @property
+    def readers(self) -> list[str]:
+        """The readers with labels, the primary reader first."""
+        return list(self.labels.columns)
+
+
+def read_labels(project: Project, slide_id: str) -> SlideReadings:
+    """Read the slide's cells, events and second reads once, for the functions below."""
+    cells = project.cell_table(slide_id).set_index("cell_id")[["row", "col"]]
+    events = project.events(slide_id)
+    labels = labels_by_reader(events)
+    labels = labels.loc[labels.index.intersection(cells.index)]
+    readers = [reader for reader in labels.columns if (labels[reader] != "").any()]
     primary = project.slide(slide_id)["primary_reader"]
     if primary in readers:
         readers.remove(primary)
         readers.insert(0, primary)
-    return readers
+    return SlideReadings(
+        slide_id=slide_id,
+        cells=cells,
+        labels=labels[readers],
+        adjudicated=adjudicated_classes(events),
+        primary_reader=primary,
+        second_readers=second_readers(project, slide_id),
+    )
 
 
-def default_pair(project: Project, slide_id: str) -> tuple[str, str]:
+def readers_with_labels(project: Project, slide_id: str) -> list[str]:
+    """Return the readers who labelled the slide's live cells: the primary reader first."""
+    return read_labels(project, slide_id).readers
+
+
+def default_pair(
+    project: Project, slide_id: str, readings: SlideReadings | None = None
+) -> tuple[str, str]:
     """Return the readers to compare by default: the primary reader and the second reader.
 
     The second reader is the first who started a second read and labelled cells, else
-    the first other reader with labels.
+    the first other reader with labels. ``readings`` saves reading the store again.
 
     Raises
     ------
     ValueError
         When fewer than two readers labelled the slide.
     """
-    readers = readers_with_labels(project, slide_id)
+    readings = readings or read_labels(project, slide_id)
+    readers = readings.readers
     if len(readers) < 2:
         raise ValueError(
             f"Slide {slide_id} has labels from {len(readers)} reader(s) "
             f"({', '.join(readers) or 'none'}); agreement needs two. Ask a second reader to "
             "open the slide blind (`napari-alma open SLIDE --project P --reader NAME --blind`)."
         )
-    others = [reader for reader in second_readers(project, slide_id) if reader in readers[1:]]
+    others = [reader for reader in readings.second_readers if reader in readers[1:]]
     return readers[0], (others or readers[1:])[0]
 
 
 def compare_readers(
-    project: Project, slide_id: str, readers: tuple[str, str] | None = None
+    project: Project,
+    slide_id: str,
+    readers: tuple[str, str] | None = None,
+    readings: SlideReadings | None = None,
 ) -> Agreement:
     """Return the agreement of two readers on the slide's live (not deleted) cells.
 
     ``readers`` defaults to :func:`default_pair`. A reader without any label is an error
-    naming the readers who have labels.
+    naming the readers who have labels. ``readings`` saves reading the store again.
     """
-    reader_a, reader_b = readers or default_pair(project, slide_id)
+    readings = readings or read_labels(project, slide_id)
+    reader_a, reader_b = readers or default_pair(project, slide_id, readings)
     if reader_a == reader_b:
         raise ValueError(f"Compare two different readers; both are {reader_a!r}.")
-    labels = _live_labels(project, slide_id)
     for reader in (reader_a, reader_b):
-        if reader not in labels.columns:
+        if reader not in readings.readers:
             raise ValueError(
                 f"Reader {reader!r} has no labels on slide {slide_id}; readers with labels: "
-                f"{', '.join(readers_with_labels(project, slide_id)) or 'none'}."
+                f"{', '.join(readings.readers) or 'none'}."
             )
+    labels = readings.labels
     return compare_labels(labels[reader_a], labels[reader_b], reader_a, reader_b,
                           scheme=project.scheme)
 
 
-def disagreement_table(project: Project, slide_id: str, agreement: Agreement) -> pd.DataFrame:
+def disagreement_table(
+    project: Project,
+    slide_id: str,
+    agreement: Agreement,
+    readings: SlideReadings | None = None,
+) -> pd.DataFrame:
     """Return the agreement's disagreements with each cell's position and agreed class.
 
     Columns: ``cell_id, row, col, class_a, class_b, adjudicated`` (empty until an
     adjudicator settles the cell), ordered by cell id.
     """
-    cells = project.cell_table(slide_id).set_index("cell_id")[["row", "col"]]
-    table = agreement.disagreements.join(cells, on="cell_id")
-    agreed = adjudicated_classes(project.events(slide_id))
-    adjudicated = table["cell_id"].map(agreed).astype(object)
+    readings = readings or read_labels(project, slide_id)
+    table = agreement.disagreements.join(readings.cells, on="cell_id")
+    adjudicated = table["cell_id"].map(readings.adjudicated).astype(object)
     table["adjudicated"] = adjudicated.where(adjudicated.notna(), "")
     return table[["cell_id", "row", "col", "class_a", "class_b", "adjudicated"]]
-
-
-def _live_labels(project: Project, slide_id: str) -> pd.DataFrame:
-    """Return ``labels_by_reader`` restricted to the slide's cells that are not deleted."""
-    live = project.cell_table(slide_id)["cell_id"]
-    labels = labels_by_reader(project.events(slide_id))
-    labels = labels.loc[labels.index.intersection(live)]
-    return labels.loc[:, (labels != "").any(axis=0)]
 
 
 # -- adjudication ----------------------------------------------------------------------------

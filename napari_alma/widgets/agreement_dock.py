@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton, Table
-from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QSizePolicy
+from qtpy.QtWidgets import QAbstractItemView, QDockWidget, QHeaderView, QSizePolicy
 
 from napari_alma.core.i18n import tr
 from napari_alma.report import agreement_text
@@ -18,7 +18,7 @@ from napari_alma.store.second_read import (
     compare_readers,
     default_pair,
     disagreement_table,
-    readers_with_labels,
+    read_labels,
 )
 from napari_alma.widgets import keys
 from napari_alma.widgets.count_dock import _fit_columns, _table_value
@@ -60,6 +60,8 @@ class AgreementDock(SessionDock):
         session = get_session(viewer)
         self.agreement = None
         self.rows = pd.DataFrame()
+        self._stale = False
+        self._watched_dock = None
 
         # NOTE: choices are callables because napari calls ``reset_choices`` on magicgui
         # docks whenever a layer changes, which empties a list assigned once.
@@ -69,9 +71,9 @@ class AgreementDock(SessionDock):
         self.adjudicator = LineEdit(value=session.reader if session else default_reader(),
                                     label=tr("second_adjudicator", lang))
         self.compare_button = PushButton(text=tr("second_compare", lang))
-        self.compare_button.changed.connect(self.refresh)
-        self.reader_a.changed.connect(self.refresh)
-        self.reader_b.changed.connect(self.refresh)
+        self.compare_button.changed.connect(self.update_agreement)
+        self.reader_a.changed.connect(self.update_agreement)
+        self.reader_b.changed.connect(self.update_agreement)
         self.summary = Label(value="")
         self.per_class_title = Label(value=tr("second_per_class_title", lang))
         self.per_class = Table(value=[])
@@ -120,6 +122,10 @@ class AgreementDock(SessionDock):
         self.per_class.native.verticalHeader().setVisible(False)
         self.disagreements.native.verticalHeader().setVisible(False)
 
+    def _on_visibility(self, visible: bool) -> None:
+        if visible and self._stale:
+            self.update_agreement()
+
     def _reader_choices(self, _widget=None) -> list[str]:
         return self.readers
 
@@ -136,7 +142,34 @@ class AgreementDock(SessionDock):
 
     # -- showing the agreement -------------------------------------------------------
     def refresh(self, *_args) -> None:
+        """Update the agreement now, or when the dock is next shown if it is hidden.
+
+        NOTE: comparing readers reads the whole slide from the store, about 1.5 times the
+        work of the count dock's update (``python -m benchmarks agreement``). Repeating it
+        after every label while the dock sits behind another tab would double the cost.
+        """
+        if self._behind_another_tab():
+            self._stale = True
+            return
+        self.update_agreement()
+
+    def _behind_another_tab(self) -> bool:
+        """Return True when the window is shown but this dock is not (a tab behind another).
+
+        A dock behind another tab still reports ``isVisible()``, but paints nothing. The
+        dock's ``visibilityChanged`` signal then brings the update once the tab is raised.
+        """
+        dock = self.native.parent()
+        if not isinstance(dock, QDockWidget) or not self.native.window().isVisible():
+            return False
+        if self._watched_dock is not dock:
+            dock.visibilityChanged.connect(self._on_visibility)
+            self._watched_dock = dock
+        return self.native.visibleRegion().isEmpty()
+
+    def update_agreement(self, *_args) -> None:
         """Compare the chosen readers again and show the result (nothing while blind)."""
+        self._stale = False
         session = get_session(self.viewer)
         if session is None:
             return
@@ -144,11 +177,13 @@ class AgreementDock(SessionDock):
         if session.blind:
             self.summary.value = tr("second_hidden_blind", self.language)
             return
-        if not self._choose_readers(session):
+        readings = read_labels(session.project, session.slide_id)
+        if not self._choose_readers(session, readings):
             return
         self.agreement = compare_readers(session.project, session.slide_id,
-                                         (self.reader_a.value, self.reader_b.value))
-        self.rows = disagreement_table(session.project, session.slide_id, self.agreement)
+                                         (self.reader_a.value, self.reader_b.value), readings)
+        self.rows = disagreement_table(session.project, session.slide_id, self.agreement,
+                                       readings)
         self._show(session)
 
     def _clear(self) -> None:
@@ -160,9 +195,9 @@ class AgreementDock(SessionDock):
         for button in (self.use_a, self.use_b, self.adjudicate_button):
             button.enabled = False
 
-    def _choose_readers(self, session) -> bool:
+    def _choose_readers(self, session, readings) -> bool:
         """Offer the readers with labels; return False, with a message, when fewer than two."""
-        readers = readers_with_labels(session.project, session.slide_id)
+        readers = readings.readers
         if len(readers) < 2:
             self.summary.value = tr("second_need_two", self.language,
                                     readers=", ".join(readers) or tr("second_none",
@@ -176,8 +211,8 @@ class AgreementDock(SessionDock):
             if current[0] in readers and current[1] in readers and current[0] != current[1]:
                 self.reader_a.value, self.reader_b.value = current
             else:
-                self.reader_a.value, self.reader_b.value = default_pair(session.project,
-                                                                        session.slide_id)
+                self.reader_a.value, self.reader_b.value = default_pair(
+                    session.project, session.slide_id, readings)
         return True
 
     def _show(self, session) -> None:

@@ -232,3 +232,20 @@ def test_adjudicate_other_class_moves_on(two_reads, qtbot):
     assert table.item(0, 3).text() == session.scheme["MON"].name(dock.language)
     assert dock.selected_row() == 1
     assert session.selected_ids() == [ids[3]]
+
+
+def test_hidden_dock_updates_when_shown(make_napari_viewer, primary_read, field_path, qtbot):
+    from napari_alma.widgets.launch import open_in_viewer
+
+    project, slide_id, ids = primary_read
+    project.label_cells(slide_id, ids[:2], "BLA", reader=SECOND)
+    viewer = make_napari_viewer(show=True)
+    session = open_in_viewer(viewer, field_path, project.folder, reader=PRIMARY,
+                             predict=False)
+    dock = session.docks["agreement"]
+    qtbot.waitUntil(lambda: dock.native.visibleRegion().isEmpty())  # behind the count tab
+    session.project.label_cells(slide_id, [ids[2]], "EBO", reader=SECOND)
+    session.refresh()
+    assert dock.agreement.both == 2  # not updated while hidden
+    dock.native.parent().raise_()
+    qtbot.waitUntil(lambda: dock.agreement is not None and dock.agreement.both == 3)
