@@ -85,7 +85,11 @@ def labels_by_reader(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def adjudicated_classes(events: pd.DataFrame) -> pd.Series:
-    """Return the agreed class of each adjudicated cell (the newest adjudication wins)."""
+    """Return the agreed class of each adjudicated cell (the newest adjudication wins).
+
+    An adjudication stands until a newer one replaces it, even when a reader changes
+    their label afterwards.
+    """
     adjudications = events[events["action"] == "adjudicate"]
     return adjudications.groupby("cell_id").tail(1).set_index("cell_id")["new_class"]
 
