@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_open, _add_demo, _add_info, _add_predict, _add_label, _add_audit,
-                _add_case, _add_count, _add_report, _add_export, _add_train):
+                _add_case, _add_count, _add_report, _add_export, _add_train,
+                _add_agreement, _add_adjudicate):
         add(commands)
     return parser
 
@@ -126,6 +127,9 @@ def _add_open(commands) -> None:
                         help="do not detect and classify cells when the slide has none yet")
     parser.add_argument("--mpp", type=float, default=None,
                         help="pixel size in µm/px, for a slide whose file does not state it")
+    parser.add_argument("--blind", action="store_true",
+                        help="start a blind second read: the model's classes and the other "
+                        "readers' labels are hidden (needs --reader other than the first reader)")
     parser.set_defaults(handler=_run_open)
 
 
@@ -138,7 +142,8 @@ def _run_open(args) -> int:
     if args.mpp is not None:
         _store_user_mpp(_open_project(project, create=True), args.slide, args.mpp)
     viewer = napari.Viewer()
-    open_in_viewer(viewer, args.slide, project, reader=args.reader, predict=not args.no_predict)
+    open_in_viewer(viewer, args.slide, project, reader=args.reader, predict=not args.no_predict,
+                   blind=args.blind)
     napari.run()
     return 0
 
@@ -582,6 +587,66 @@ def _register_model(project, model_dir: Path, version: str) -> None:
             )
         shutil.copytree(model_dir, target)
     project.set_meta("active_model", str(target.resolve()))
+
+
+# -- second reads: agreement and adjudication -------------------------------------------
+def _add_agreement(commands) -> None:
+    parser = commands.add_parser(
+        "agreement", help="agreement between two readers of a slide: kappa, confusion, "
+        "blast %% and disagreements")
+    parser.add_argument("project")
+    parser.add_argument("--slide", required=True, help="slide id or path")
+    parser.add_argument("--readers", nargs=2, metavar=("A", "B"), default=None,
+                        help="the two readers to compare (default: the primary reader and "
+                        "the second reader)")
+    parser.add_argument("--lang", default=None, choices=("en", "es"),
+                        help="language of the text output (default: ALMA_LANG or the system)")
+    _add_json(parser)
+    parser.set_defaults(handler=_run_agreement)
+
+
+def _run_agreement(args) -> int:
+    from napari_alma.report.agreement_text import agreement_text
+    from napari_alma.store.second_read import compare_readers, disagreement_table
+
+    project = _open_project(args.project)
+    slide_id = _slide_id(project, args.slide)
+    agreement = compare_readers(project, slide_id, tuple(args.readers) if args.readers else None)
+    disagreements = disagreement_table(project, slide_id, agreement)
+    payload = {"slide_id": slide_id, **agreement.to_dict(),
+               "disagreements": _records(disagreements),
+               "unadjudicated": int((disagreements["adjudicated"] == "").sum())}
+    _print(args, payload, agreement_text(agreement, project.scheme, disagreements, args.lang))
+    return 0
+
+
+def _add_adjudicate(commands) -> None:
+    parser = commands.add_parser(
+        "adjudicate", help="record the agreed class of cells two readers classed differently")
+    parser.add_argument("project")
+    parser.add_argument("--slide", required=True, help="slide id or path")
+    parser.add_argument("--cell", required=True, type=int, nargs="+", help="cell id(s)")
+    parser.add_argument("--class", dest="code", required=True, help="agreed class code, e.g. BLA")
+    parser.add_argument("--reader", default=None,
+                        help="the adjudicator's name (default: system user)")
+    _add_json(parser)
+    parser.set_defaults(handler=_run_adjudicate)
+
+
+def _run_adjudicate(args) -> int:
+    from napari_alma.store.second_read import adjudicate
+
+    project = _open_project(args.project)
+    slide_id = _slide_id(project, args.slide)
+    reader = args.reader or default_reader()
+    code = args.code.upper()
+    changed = adjudicate(project, slide_id, args.cell, code, reader=reader)
+    remaining = project.count(slide_id).unadjudicated
+    _print(args, {"slide_id": slide_id, "cells": args.cell, "class": code, "reader": reader,
+                  "adjudicated": changed, "unadjudicated": remaining},
+           f"{slide_id}: {changed} cell(s) adjudicated as {code} by {reader}; "
+           f"{remaining} disagreement(s) still unadjudicated.")
+    return 0
 
 
 if __name__ == "__main__":

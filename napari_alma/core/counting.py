@@ -87,6 +87,8 @@ class Differential:
     warnings: list[str] = field(default_factory=list)
     slide_id: str | None = None
     per_100: dict[str, float] = field(default_factory=dict)
+    # Cells two readers classed differently that no adjudicator has settled yet.
+    unadjudicated: int = 0
 
     def to_dict(self) -> dict:
         """Return the fixed JSON shape of ``napari-alma count --json``."""
@@ -105,6 +107,7 @@ class Differential:
             "myeloid": self.myeloid,
             "erythroid": self.erythroid,
             "unreviewed": self.unreviewed,
+            "unadjudicated": self.unadjudicated,
             "conventions": self.conventions,
             "who_hint": self.who_band,
             "icc_hint": self.icc_band,
@@ -293,6 +296,9 @@ def count_case(
     labels = chain.from_iterable(repeat(code, n) for code, n in tally.items())
     unreviewed = sum(slide.unreviewed for slide in slides)
     combined = count_differential(labels, scheme, unreviewed=unreviewed, **settings)
+    combined.unadjudicated = sum(slide.unadjudicated for slide in slides)
+    if combined.unadjudicated:
+        combined.warnings.append("unadjudicated")
     if len(slides) < MIN_SMEARS:
         combined.warnings.append("single_smear")
     return CaseCount(case_id=case_id, differential=combined, slides=list(slides))

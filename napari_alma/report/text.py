@@ -68,6 +68,8 @@ def warning_lines(differential: Differential, lang: str) -> list[str]:
         if warning == "blast_ci_crosses_threshold":
             thresholds = crossed_thresholds(differential)
             values["thresholds"] = ", ".join(f"{threshold:g}" for threshold in thresholds)
+        elif warning == "unadjudicated":
+            values["n"] = differential.unadjudicated
         lines.append(tr(WARNING_KEYS.get(warning, f"warn_{warning}"), lang, **values))
     return lines
 

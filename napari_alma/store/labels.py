@@ -72,6 +72,39 @@ def effective_labels(table: pd.DataFrame) -> pd.Series:
     return table["class"].where(table["class"] != "", table["predicted_class"])
 
 
+def labels_by_reader(events: pd.DataFrame) -> pd.DataFrame:
+    """Return each reader's current class of each cell: one row per cell, one column per reader.
+
+    Only the readers' own labels count (``label``, ``review``, ``add``); an adjudication is
+    not a reader's label. A cell a reader never labelled has an empty string.
+    """
+    labels = events[events["action"].isin(LABEL_ACTIONS)]
+    newest = labels.groupby(["cell_id", "reader"]).tail(1)
+    table = newest.pivot(index="cell_id", columns="reader", values="new_class")
+    return table.fillna("").astype(object)
+
+
+def adjudicated_classes(events: pd.DataFrame) -> pd.Series:
+    """Return the agreed class of each adjudicated cell (the newest adjudication wins).
+
+    An adjudication stands until a newer one replaces it, even when a reader changes
+    their label afterwards.
+    """
+    adjudications = events[events["action"] == "adjudicate"]
+    return adjudications.groupby("cell_id").tail(1).set_index("cell_id")["new_class"]
+
+
+def unadjudicated_disagreements(events: pd.DataFrame, cell_ids) -> list[int]:
+    """Return the cells, among ``cell_ids``, that readers classed differently, unadjudicated."""
+    by_reader = labels_by_reader(events).reindex(pd.Index(cell_ids, name="cell_id"))
+    by_reader = by_reader.fillna("")
+    labelled_twice = by_reader[(by_reader != "").sum(axis=1) >= 2]
+    disputed = [cell_id for cell_id, row in zip(labelled_twice.index, labelled_twice.to_numpy())
+                if len(set(row) - {""}) > 1]
+    settled = set(adjudicated_classes(events).index)
+    return sorted(int(cell_id) for cell_id in disputed if cell_id not in settled)
+
+
 def match_existing(existing: pd.DataFrame, positions: np.ndarray, radius: float) -> list:
     """Return, for each new position, the id of the existing cell within ``radius``, or None.
 

@@ -23,7 +23,12 @@ import pandas as pd
 from napari_alma.core.counting import CaseCount, Differential, count_case, count_differential
 from napari_alma.core.scheme import ClassScheme, SchemeError, load_scheme
 from napari_alma.store.files import write_atomic
-from napari_alma.store.labels import derive_cell_table, effective_labels, match_existing
+from napari_alma.store.labels import (
+    adjudicated_classes,
+    derive_cell_table,
+    match_existing,
+    unadjudicated_disagreements,
+)
 from napari_alma.store.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, SLIDE_ACTIONS
 
 logger = logging.getLogger(__name__)
@@ -515,19 +520,39 @@ class Project:
             table = table[~table["deleted"]].reset_index(drop=True)
         return table
 
-    def count(self, slide_id: str, reader: str | None = None, **settings) -> Differential:
+    def count(
+        self, slide_id: str, reader: str | None = None, labelled_only: bool = False,
+        **settings,
+    ) -> Differential:
         """Count a slide's cells; ``settings`` go to :func:`count_differential`.
 
-        With ``reader``, the count uses that reader's labels; otherwise the primary
-        reader's (the first reader who labelled the slide).
+        Without ``reader``, each cell counts as its adjudicated class where readers
+        disagreed and an adjudicator settled it, else as the primary reader's label (the
+        first reader who labelled the slide), else as the model's prediction. The result's
+        ``unadjudicated`` is the number of disagreements no adjudicator has settled.
+        With ``reader``, the count uses that reader's labels only. With ``labelled_only``
+        (a blind second read), unlabelled cells are left out instead of counted as the
+        prediction.
         """
         table = self.cell_table(slide_id, reader=reader)
-        unreviewed = int((table["class"] == "").sum())
-        labels = effective_labels(table)
+        labels = table["class"]
+        events = self.events(slide_id) if reader is None else None
+        if events is not None:
+            adjudicated = table["cell_id"].map(adjudicated_classes(events))
+            labels = adjudicated.where(adjudicated.notna(), labels)
+        unreviewed = int((labels == "").sum())
+        if not labelled_only:
+            labels = labels.where(labels != "", table["predicted_class"])
         differential = count_differential(
             labels[labels != ""], self.scheme, unreviewed=unreviewed, **settings
         )
         differential.slide_id = slide_id
+        if events is not None:
+            differential.unadjudicated = len(
+                unadjudicated_disagreements(events, table["cell_id"])
+            )
+            if differential.unadjudicated:
+                differential.warnings.append("unadjudicated")
         return differential
 
     # -- class scheme -------------------------------------------------------------------

@@ -91,7 +91,9 @@ class CountDock(SessionDock):
         if session is None:
             self.summary.value = tr("no_session", self.language)
             return
+        # A blind reader's count holds only their own labels, never the hidden predictions.
         differential = session.project.count(session.slide_id, reader=session.reader,
+                                             labelled_only=session.blind,
                                              target=int(self.target.value))
         self.differential = differential
         self._show(differential, session.scheme)

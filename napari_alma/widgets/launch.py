@@ -6,7 +6,8 @@ import logging
 from pathlib import Path
 
 from napari_alma.core.i18n import tr
-from napari_alma.store.project import Project
+from napari_alma.store.project import Project, default_reader
+from napari_alma.store.second_read import is_reading_blind, start_second_read
 from napari_alma.widgets.session import ReviewSession, set_session
 
 logger = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ def open_in_viewer(
     reader: str | None = None,
     predict: bool = True,
     model_dir: str | Path | None = None,
+    blind: bool = False,
 ) -> ReviewSession:
     """Show a slide with its cells and the review docks; predict first if it has no cells.
 
@@ -38,6 +40,9 @@ def open_in_viewer(
         worker thread.
     model_dir : str or Path, optional
         The model folder; by default the project's active model.
+    blind : bool
+        Start a blind second read: the model's classes and the other readers' labels are
+        hidden. A blind read this reader started and has not ended reopens blind too.
 
     Returns
     -------
@@ -49,11 +54,15 @@ def open_in_viewer(
     slide = open_slide(slide_path)
     project = Project(project_folder)
     slide_id = _register(project, slide_path, slide, fingerprint(slide_path))
+    reader = reader or default_reader()
+    if blind:
+        start_second_read(project, slide_id, reader)
     if predict and not _has_cells(project, slide_id):
         _predict(project, slide_path, model_dir, viewer)
     image_layer = add_slide_image(viewer, slide, Path(slide_path).name,
                                   project.slide(slide_id)["mpp"])
-    session = ReviewSession(viewer, project, slide_id, image_layer, reader=reader)
+    session = ReviewSession(viewer, project, slide_id, image_layer, reader=reader,
+                            blind=is_reading_blind(project, slide_id, reader))
     session.add_cells_layer()
     set_session(viewer, session)
     session.docks = dock_widgets(viewer, session)
@@ -127,7 +136,8 @@ def _show_scale_bar(viewer, layer) -> None:
 
 
 def dock_widgets(viewer, session: ReviewSession) -> dict:
-    """Dock the review, count and model widgets on the right; return them by name."""
+    """Dock the review, count, model and agreement widgets on the right; return them by name."""
+    from napari_alma.widgets.agreement_dock import AgreementDock
     from napari_alma.widgets.count_dock import CountDock
     from napari_alma.widgets.model_dock import ModelDock
     from napari_alma.widgets.review_dock import ReviewDock
@@ -139,10 +149,12 @@ def dock_widgets(viewer, session: ReviewSession) -> dict:
     widgets = {
         "review": ReviewDock(viewer),
         "model": ModelDock(viewer),
+        "agreement": AgreementDock(viewer),
         "count": CountDock(viewer),
     }
-    titles = {"review": "dock_review", "count": "dock_count", "model": "dock_model"}
+    titles = {"review": "dock_review", "count": "dock_count", "model": "dock_model",
+              "agreement": "second_dock_agreement"}
     for name, widget in widgets.items():
         viewer.window.add_dock_widget(widget, name=tr(titles[name], language), area="right",
-                                      tabify=name == "count")
+                                      tabify=name in ("count", "agreement"))
     return widgets

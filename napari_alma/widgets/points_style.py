@@ -24,6 +24,9 @@ TRANSPARENT = "transparent"
 REVIEWED_BORDER_WIDTH = 0.1
 UNREVIEWED_BORDER_WIDTH = 0.04
 UNKNOWN_CLASS_RGBA = (0.5, 0.5, 0.5, 1.0)
+# Colour of a cell the reader has not labelled yet during a blind read: a translucent
+# light grey that no scheme class uses, so it reveals nothing about the cell's class.
+BLIND_UNLABELLED_RGBA = (0.85, 0.85, 0.85, 0.6)
 FEATURE_COLUMNS = ("cell_id", "class", "predicted_class", "confidence", "reviewed")
 
 
@@ -51,6 +54,24 @@ def layer_features(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def blind_features(table: pd.DataFrame) -> pd.DataFrame:
+    """Return layer features that carry only the reader's own labels, for a blind read.
+
+    ``class`` is empty until the reader labels the cell, and the model's class and
+    confidence are left out, so nothing on screen (colours, the status bar's feature
+    values) shows the prediction.
+    """
+    return pd.DataFrame(
+        {
+            "cell_id": table["cell_id"].astype(int).to_numpy(),
+            "class": table["class"].astype(str).to_numpy(),
+            "predicted_class": np.full(len(table), "", dtype=object),
+            "confidence": np.full(len(table), np.nan),
+            "reviewed": (table["class"] != "").to_numpy(bool),
+        }
+    )
+
+
 def empty_features() -> pd.DataFrame:
     """Return features with the layer's columns and no rows."""
     return pd.DataFrame(
@@ -65,8 +86,16 @@ def empty_features() -> pd.DataFrame:
 
 
 def class_colors(classes, scheme: ClassScheme) -> np.ndarray:
-    """Return (N, 4) float RGBA colours: each class's fixed scheme colour."""
-    colors = [scheme[code].rgba if code in scheme else UNKNOWN_CLASS_RGBA for code in classes]
+    """Return (N, 4) float RGBA colours: each class's fixed scheme colour.
+
+    An empty class (a cell not yet labelled in a blind read) gets the neutral
+    ``BLIND_UNLABELLED_RGBA``.
+    """
+    colors = [
+        scheme[code].rgba if code in scheme else
+        BLIND_UNLABELLED_RGBA if code == "" else UNKNOWN_CLASS_RGBA
+        for code in classes
+    ]
     return np.asarray(colors, dtype=float).reshape(-1, 4)
 
 

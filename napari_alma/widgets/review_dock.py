@@ -1,14 +1,15 @@
-"""The review dock: reader name, one button per class, add, delete and mark-reviewed."""
+"""The review dock: reader, blind second read, class buttons, add, delete, mark-reviewed."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import Container, Label, LineEdit, PushButton
+from magicgui.widgets import CheckBox, Container, Label, LineEdit, PushButton
 
 from napari_alma.core.i18n import tr
 from napari_alma.core.scheme import CellClass, default_scheme
 from napari_alma.store.project import default_reader
+from napari_alma.store.second_read import is_reading_blind
 from napari_alma.widgets import keys
 from napari_alma.widgets.dock import DOCK_MAX_WIDTH, SessionDock
 from napari_alma.widgets.session import get_session, on_session
@@ -54,6 +55,10 @@ class ReviewDock(SessionDock):
             label=tr("reader", self.language),
         )
         self.reader.changed.connect(self._set_reader)
+        self.blind = CheckBox(value=bool(session and session.blind),
+                              text=tr("second_blind_toggle", self.language))
+        self.blind.tooltip = tr("second_blind_tooltip", self.language)
+        self.blind.changed.connect(self._set_blind)
         self.class_buttons = self._make_class_buttons()
         self.add_button = self._action_button("add_cell", keys.add_cell_at_cursor)
         self.delete_button = self._action_button("delete_cells", keys.delete_selected)
@@ -63,6 +68,7 @@ class ReviewDock(SessionDock):
         _reserve_wrapped_height(self.keys_help.native)
         self.extend([
             Container(widgets=[self.reader]),
+            self.blind,
             Label(value=tr("apply_class", self.language)),
             *self._rows(list(self.class_buttons.values())),
             self.add_button, self.delete_button, self.review_button,
@@ -117,11 +123,35 @@ class ReviewDock(SessionDock):
         session = get_session(self.viewer)
         if session is not None:
             session.reader = value.strip() or default_reader()
+            # NOTE: a blind read stays blind while the name is edited, because each
+            # keystroke passes through a partial name. An open blind read stored for the new
+            # name also turns it on. Only the check box ends a blind read.
+            session.blind = session.blind or is_reading_blind(
+                session.project, session.slide_id, session.reader)
+            self._show_blind(session.blind)
             # The layer and the count show the labels of the reader at the keyboard.
             session.refresh()
 
+    def _set_blind(self, blind: bool) -> None:
+        session = get_session(self.viewer)
+        if session is None or session.blind == blind:
+            return
+        from napari.utils.notifications import show_info
+
+        keys.run_action(session, session.set_blind, blind)
+        if session.blind != blind:  # rejected, e.g. the primary reader cannot read blind
+            self._show_blind(session.blind)
+            return
+        key = "second_blind_started" if blind else "second_blind_ended"
+        show_info(tr(key, self.language, reader=session.reader))
+
+    def _show_blind(self, blind: bool) -> None:
+        with self.blind.changed.blocked():
+            self.blind.value = blind
+
     def _attach(self, session) -> None:
         self.reader.value = session.reader
+        self._show_blind(session.blind)
         keys.bind_review_keys(session)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from napari_alma.core.i18n import get_language, tr
 from napari_alma.core.scheme import ClassScheme
 from napari_alma.store.project import Project, default_reader
+from napari_alma.store.second_read import end_second_read, start_second_read
 from napari_alma.widgets import points_style
 
 logger = logging.getLogger(__name__)
@@ -76,10 +77,21 @@ class ReviewSession:
         Name recorded with every change; by default the operating-system user.
     language : str, optional
         "en" or "es"; by default from ``ALMA_LANG``, napari's settings or the locale.
+    blind : bool
+        Start in a blind second read (see :meth:`set_blind`).
+
+    Attributes
+    ----------
+    blind : bool
+        True during a blind second read: the model's classes and the other readers'
+        labels must not be shown. The cells layer then carries only this reader's own
+        labels (unlabelled cells in a neutral colour), the count uses only them, and any
+        dock that shows classes (gallery, agreement) must read this flag and hide them.
     """
 
     def __init__(self, viewer, project: Project, slide_id: str, image_layer,
-                 reader: str | None = None, language: str | None = None):
+                 reader: str | None = None, language: str | None = None,
+                 blind: bool = False):
         self.viewer = viewer
         self.project = project
         self.slide_id = slide_id
@@ -89,6 +101,7 @@ class ReviewSession:
         self.add_class = DEFAULT_ADD_CLASS if DEFAULT_ADD_CLASS in project.scheme else (
             project.scheme.codes[-1]
         )
+        self.blind = blind
         self.cells_layer = None
         self.docks: dict = {}
         self._listeners: list[Callable[[], None]] = []
@@ -112,6 +125,20 @@ class ReviewSession:
     def _changed(self) -> None:
         for callback in list(self._listeners):
             callback()
+
+    def set_blind(self, blind: bool) -> None:
+        """Start or end this reader's blind second read, log it, and redraw the cells.
+
+        Starting is recorded as the slide event ``start_second_read`` and ending as
+        ``end_second_read``. Raises ValueError when the reader is the slide's primary
+        reader, since a second read needs another reader.
+        """
+        if blind:
+            start_second_read(self.project, self.slide_id, self.reader)
+        else:
+            end_second_read(self.project, self.slide_id, self.reader)
+        self.blind = blind
+        self.refresh()
 
     # -- the cells layer ------------------------------------------------------------------
     def add_cells_layer(self):
@@ -168,7 +195,10 @@ class ReviewSession:
     def _write_attributes(self, table) -> None:
         """Set features and colours of the layer's points, which must match ``table``'s rows."""
         layer = self.cells_layer
-        features = points_style.layer_features(table)
+        if self.blind:
+            features = points_style.blind_features(table)
+        else:
+            features = points_style.layer_features(table)
         layer.features = features
         if len(features):
             layer.face_color = points_style.TRANSPARENT
@@ -203,7 +233,13 @@ class ReviewSession:
         return changed
 
     def mark_reviewed_selected(self) -> int:
-        """Store the reader confirming the shown class of the selected cells."""
+        """Store the reader confirming the shown class of the selected cells.
+
+        Raises ValueError in a blind read, where no class is shown to confirm: confirming
+        would store the hidden prediction as the reader's label.
+        """
+        if self.blind:
+            raise ValueError(tr("second_confirm_blind", self.language))
         ids = self.selected_ids()
         if not ids:
             return 0

@@ -116,3 +116,15 @@ def test_new_project_keeps_scheme_file(tmp_path):
     source.unlink()
     with Project(tmp_path / "new") as reopened:
         assert reopened.scheme.name == "lab"
+
+
+def test_count_case_sums_unadjudicated(project):
+    first = predicted_slide(project, "a", ["NGS"] * 3)
+    second = predicted_slide(project, "b", ["NGS"] * 2)
+    for slide_id in (first, second):
+        project.set_case(slide_id, "C-2")
+        project.label_cells(slide_id, [1], "BLA", reader="ana")
+        project.label_cells(slide_id, [1], "LYT", reader="luis")
+    case = project.count_case("C-2")
+    assert case.differential.unadjudicated == 2
+    assert "unadjudicated" in case.differential.warnings
