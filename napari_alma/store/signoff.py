@@ -55,9 +55,14 @@ def signoff_state(db: sqlite3.Connection, slide_id: str) -> dict | None:
     return dict(zip(("action", "reader", "time", "detail"), row)) if row else None
 
 
+def last_signoff(project: Project, slide_id: str) -> dict | None:
+    """Return the slide's newest finalise/reopen event (action, reader, time), or None."""
+    return signoff_state(project._connection, slide_id)
+
+
 def is_finalised(project: Project, slide_id: str) -> bool:
     """Return True while ``slide_id`` is finalised (its labels read-only)."""
-    state = signoff_state(project._connection, slide_id)
+    state = last_signoff(project, slide_id)
     return state is not None and state["action"] == "finalise"
 
 

@@ -10,6 +10,7 @@ from qtpy.QtWidgets import QSizePolicy
 from napari_alma.core.counting import DEFAULT_TARGET
 from napari_alma.core.i18n import tr
 from napari_alma.report import text as count_text
+from napari_alma.widgets import relabel
 from napari_alma.widgets.dock import SessionDock
 from napari_alma.widgets.session import get_session, on_session
 
@@ -80,8 +81,7 @@ class CountDock(SessionDock):
         if session is None:
             self.summary.value = tr("no_session", self.language)
             return
-        differential = session.project.count(session.slide_id, reader=session.reader,
-                                             target=int(self.target.value))
+        differential = relabel.count_shown(session, target=int(self.target.value))
         self.differential = differential
         self._show(differential, session.scheme)
 

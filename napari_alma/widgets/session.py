@@ -18,7 +18,7 @@ import numpy as np
 from napari_alma.core.i18n import get_language, tr
 from napari_alma.core.scheme import ClassScheme
 from napari_alma.store.project import Project, default_reader
-from napari_alma.widgets import points_style
+from napari_alma.widgets import points_style, relabel
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +199,8 @@ class ReviewSession:
         if not ids:
             return 0
         changed = self.project.label_cells(self.slide_id, ids, code, self.reader)
-        self.refresh()
+        relabel.show_class(self, ids, code)
+        self._changed()
         return changed
 
     def mark_reviewed_selected(self) -> int:
