@@ -168,19 +168,28 @@ def below_threshold_mask(table: pd.DataFrame, threshold: float) -> np.ndarray:
     A cell without a confidence (no prediction) counts as under the threshold.
     """
     confidence = pd.to_numeric(table["confidence"]).to_numpy(float)
-    uncertain = ~(confidence >= threshold)
-    return pending_mask(table) & uncertain
+    return _below_threshold(pending_mask(table), confidence, threshold)
+
+
+def _below_threshold(pending: np.ndarray, confidence: np.ndarray, threshold: float):
+    return pending & ~(confidence >= threshold)
 
 
 def review_progress(
     table: pd.DataFrame, threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
 ) -> Progress:
     """Return reviewed / total cells and the unreviewed cells under ``threshold``."""
-    pending = pending_mask(table)
+    confidence = pd.to_numeric(table["confidence"]).to_numpy(float)
+    return progress_of(pending_mask(table), confidence, threshold)
+
+
+def progress_of(pending: np.ndarray, confidence: np.ndarray, threshold: float) -> Progress:
+    """Return the progress from (N,) arrays: still-to-review mask and model confidences."""
+    pending = np.asarray(pending, dtype=bool)
     return Progress(
         reviewed=int((~pending).sum()),
-        total=len(table),
-        below_threshold=int(below_threshold_mask(table, threshold).sum()),
+        total=len(pending),
+        below_threshold=int(_below_threshold(pending, confidence, threshold).sum()),
         threshold=float(threshold),
     )
 

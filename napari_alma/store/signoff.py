@@ -92,6 +92,10 @@ def finalise_blockers(
     Counts use ``reader``'s labels (by default the slide's primary reader's), like the
     count shown to that reader.
     """
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"The confidence threshold must lie between 0 and 1, got {threshold}.")
+    if target < 1:
+        raise ValueError(f"The target must be a positive number of cells, got {target}.")
     table = project.cell_table(slide_id, reader=reader)
     reasons = []
     uncertain = int(below_threshold_mask(table, threshold).sum())

@@ -144,9 +144,8 @@ class ReviewQueue:
     def progress(self) -> review_queue.Progress:
         """Return reviewed / total cells and those under the threshold, from the layer."""
         features = self.session.cells_layer.features
-        reviewed = features["reviewed"].to_numpy(bool)
-        table = features.assign(**{"class": np.where(reviewed, features["class"], "")})
-        return review_queue.review_progress(table, self.threshold)
+        return review_queue.progress_of(~features["reviewed"].to_numpy(bool),
+                                        features["confidence"].to_numpy(float), self.threshold)
 
     def _layer_ids(self) -> np.ndarray:
         return self.session.cells_layer.features["cell_id"].to_numpy(int)
