@@ -14,6 +14,7 @@ missing or do not match, the whole layer is refreshed instead: slower, never wro
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 
@@ -44,6 +45,7 @@ def show_class(session, cell_ids: Sequence[int], code: str) -> None:
     if len(rows) == 0:
         return
     features = layer.features
+    _tally_of(session).move(features, rows, code)
     features.iloc[rows, features.columns.get_loc("class")] = code
     features.iloc[rows, features.columns.get_loc("reviewed")] = True
     color = np.asarray(session.scheme[code].rgba, dtype=float)
@@ -79,16 +81,48 @@ def count_shown(session, **settings) -> Differential:
     """Count the cells the layer shows, as ``Project.count`` would, without reading the store.
 
     The layer's features hold each stored cell's effective class and whether the reader
-    labelled it, so a pandas ``value_counts`` over them gives the same tally as the store
-    in about a millisecond for 100,000 cells. ``settings`` go to ``count_differential``.
+    labelled it. Their tally is kept per session and updated by :func:`show_class`, and
+    counted again only when napari replaced the features (cells added, deleted or the
+    layer rebuilt). ``settings`` go to ``count_differential``.
     """
-    layer = session.cells_layer
-    if layer is None:
+    if session.cells_layer is None:
         return session.project.count(session.slide_id, reader=session.reader, **settings)
-    features = layer.features
-    stored = features[(features["cell_id"] >= 0) & (features["class"] != "")]
-    tally = Counter(stored["class"].value_counts().to_dict())
-    unreviewed = int((~features["reviewed"].to_numpy(bool)).sum())
-    differential = count_differential(tally, session.scheme, unreviewed=unreviewed, **settings)
+    tally = _tally_of(session)
+    differential = count_differential(Counter(tally.counts), session.scheme,
+                                      unreviewed=tally.unreviewed, **settings)
     differential.slide_id = session.slide_id
     return differential
+
+
+class _Tally:
+    """Cells per shown class, and unreviewed cells, of one features table."""
+
+    def __init__(self, features):
+        self.features = features
+        self.length = len(features)
+        stored = features[(features["cell_id"] >= 0) & (features["class"] != "")]
+        self.counts = Counter(stored["class"].value_counts().to_dict())
+        self.unreviewed = int((~features["reviewed"].to_numpy(bool)).sum())
+
+    def matches(self, features) -> bool:
+        return features is self.features and len(features) == self.length
+
+    def move(self, features, rows: np.ndarray, code: str) -> None:
+        """Count ``rows`` of ``features`` as reviewed cells of ``code`` from now on."""
+        old_classes = features.iloc[rows, features.columns.get_loc("class")].to_numpy()
+        for old in old_classes[old_classes != ""]:
+            self.counts[old] -= 1
+        self.counts[code] += len(rows)
+        reviewed = features.iloc[rows, features.columns.get_loc("reviewed")].to_numpy(bool)
+        self.unreviewed -= int((~reviewed).sum())
+
+
+_TALLIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _tally_of(session) -> _Tally:
+    features = session.cells_layer.features
+    tally = _TALLIES.get(session)
+    if tally is None or not tally.matches(features):
+        tally = _TALLIES[session] = _Tally(features)
+    return tally

@@ -188,9 +188,9 @@ class ReviewSession:
 
     def select_ids(self, cell_ids: Sequence[int]) -> None:
         """Select the points of ``cell_ids`` in the cells layer."""
-        wanted = {int(c) for c in cell_ids}
         ids = self.cells_layer.features["cell_id"].to_numpy(int)
-        self.cells_layer.selected_data = {i for i, c in enumerate(ids) if c in wanted}
+        rows = np.flatnonzero(np.isin(ids, np.asarray(cell_ids, dtype=int)))
+        self.cells_layer.selected_data = set(rows.tolist())
 
     # -- reader actions: store first, then the layer ------------------------------------
     def apply_class(self, code: str) -> int:

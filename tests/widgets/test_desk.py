@@ -205,3 +205,22 @@ def test_reopen_from_dock_is_logged(review, qtbot):
     assert reopened["detail"].iloc[0] == {"reason": "second opinion on blasts"}
     assert not signoff.is_finalised(review.project, review.slide_id)
     assert dock.signoff_state.value == "Open for review."
+
+
+def test_count_dock_follows_every_change(review, qtbot):
+    review.viewer.layers.selection.active = review.cells_layer
+    first, second, third = ids_of(review, 3)
+    review.select_ids([first, second])
+    press(qtbot, review, Qt.Key.Key_B)
+    review.select_ids([first])
+    press(qtbot, review, Qt.Key.Key_L)
+    review.viewer.cursor.position = tuple(np.asarray(review.image_layer.scale[-2:]) * 60.0)
+    press(qtbot, review, Qt.Key.Key_N, Qt.KeyboardModifier.ShiftModifier)
+    review.select_ids([third])
+    press(qtbot, review, Qt.Key.Key_Delete)
+    press(qtbot, review, Qt.Key.Key_Z, CTRL)
+    review.select_ids([second])
+    press(qtbot, review, Qt.Key.Key_E)
+    dock = review.docks["count"]
+    expected = review.project.count(review.slide_id, reader=READER, target=500)
+    assert dock.differential.to_dict() == expected.to_dict()
