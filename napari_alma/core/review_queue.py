@@ -127,8 +127,8 @@ def uncertainty_scores(table: pd.DataFrame, strategy: str) -> np.ndarray:
 def probability_matrix(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Return the (N, K) class probabilities of the cells and an (N,) mask of known rows.
 
-    The ``probabilities`` column holds JSON objects ``{code: p}``; a cell added by hand has
-    none (``{}``) and gets a row of zeros with a False mask entry.
+    The ``probabilities`` column contains JSON objects ``{code: p}``. A cell added by hand
+    has none (``{}``) and gets a row of zeros with a False mask entry.
     """
     parsed = [json.loads(text) if text else {} for text in table["probabilities"]]
     codes = sorted({code for row in parsed for code in row})

@@ -21,7 +21,7 @@ _CHUNK = 900
 
 @dataclass(frozen=True)
 class CellState:
-    """What one cell shows one reader now.
+    """The current state of one cell for one reader.
 
     ``label`` is the reader's class ("" while unreviewed), ``predicted`` the newest
     prediction's class ("" for a cell added by hand) and ``model_version`` its model.

@@ -3,9 +3,9 @@
 A slide is finalised when its newest ``finalise``/``reopen`` slide event is a
 ``finalise``. While it is, the store rejects every cell change on it (labels, reviews,
 additions, deletions, undo) with :class:`ReadOnlySlideError`, so the command line and every
-window obey it alike. Finalising is refused while unreviewed cells have a model confidence
-under the threshold, or while the counted total is under the target; reopening needs a
-reason. Both are logged in the slide's append-only ``slide_events`` with the reader.
+window obey it alike. Finalising is rejected while unreviewed cells have a model
+confidence under the threshold, or while the counted total is under the target. Reopening
+needs a reason. Both are logged in the slide's append-only ``slide_events`` with the reader.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ SIGNOFF_ACTIONS = ("finalise", "reopen")
 
 
 class ReadOnlySlideError(StoreError):
-    """A change was asked on a finalised slide."""
+    """A change was requested on a finalised slide."""
 
 
 class FinaliseRefusedError(StoreError):
-    """The slide cannot be finalised yet; ``reasons`` says why."""
+    """The slide cannot be finalised yet, for the ``reasons`` listed."""
 
     def __init__(self, message: str, reasons: list[Reason]):
         super().__init__(message)

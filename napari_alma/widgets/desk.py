@@ -94,7 +94,7 @@ class ReviewQueue:
 
     @property
     def session(self):
-        """The review session (the queue holds it weakly)."""
+        """The review session (the queue keeps only a weak reference to it)."""
         return self._session()
 
     def set_strategy(self, strategy: str) -> None:

@@ -1,8 +1,8 @@
 """Show a new class on a few points of a large cells layer within one frame.
 
-Reassigning a Points layer's features or colours makes napari rebuild every marker:
-napari 0.9.2's vispy layer turns each of the N symbols into a string and uploads all N
-markers again, about 50 ms for 100,000 points on a 2-core EPYC. Here the changed points'
+Reassigning a Points layer's features or colours makes napari rebuild every marker.
+napari 0.9.2's vispy layer then turns each of the N symbols into a string and uploads all
+N markers again, about 50 ms for 100,000 points on a 2-core EPYC. Here the changed points'
 features, border colours and widths are written in place in the layer, and only their
 markers are rewritten in the GPU buffer.
 
