@@ -157,7 +157,7 @@ def _time_docks(session, cells):
     def refresh(cell_id):
         relabel.show_class(session, [cell_id], "MYB")
         start = time.perf_counter()
-        session._changed()
+        session.notify_changed()
         return time.perf_counter() - start
 
     return _summary([refresh(c) for c in cells])

@@ -37,6 +37,12 @@ class CellState:
         return self.label or self.predicted
 
 
+def cell_states(project, slide_id: str, cell_ids: Sequence[int], reader: str
+                ) -> dict[int, CellState]:
+    """Return the state of each existing cell of ``cell_ids`` for ``reader`` in ``project``."""
+    return current_states(project._connection, slide_id, cell_ids, reader)
+
+
 def current_states(
     db: sqlite3.Connection, slide_id: str, cell_ids: Sequence[int], reader: str
 ) -> dict[int, CellState]:

@@ -18,6 +18,7 @@ import numpy as np
 from napari_alma.core import review_queue
 from napari_alma.core.i18n import tr
 from napari_alma.store import signoff, undo
+from napari_alma.widgets import relabel
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,9 @@ UNDO_KEY = "Control-Z"
 REDO_KEY = "Control-Shift-Z"
 NEXT_KEY = "."
 PREVIOUS_KEY = ","
+
+# Steps made only of these change classes, not cells, so the layer is updated in place.
+LABEL_STEP_ACTIONS = {"label", "review", "unlabel"}
 
 _QUEUES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -58,7 +62,11 @@ def _after_revert(session, step, done_key: str, nothing_key: str):
     if step is None:
         _info(tr(nothing_key, session.language))
         return None
-    session.refresh()
+    if set(step.events["action"]) <= LABEL_STEP_ACTIONS:
+        relabel.show_stored(session, step.cell_ids)
+        session.notify_changed()
+    else:
+        session.refresh()
     session.select_ids(step.cell_ids)
     action = tr(f"review_action_{step.action}", session.language)
     _info(tr(done_key, session.language, action=action, n=len(step.cell_ids)))
@@ -90,7 +98,8 @@ class ReviewQueue:
         self.threshold = threshold
         self.current: int | None = None
         self._order: np.ndarray | None = None
-        self._order_ids: frozenset = frozenset()
+        self._table = None
+        self._table_key: tuple = ()
 
     @property
     def session(self):
@@ -106,20 +115,29 @@ class ReviewQueue:
         self._order = None
 
     def table(self):
-        """Return the store's cell table of the session's slide and reader."""
+        """Return the store's cell table of the session's slide and reader.
+
+        The table is read again only when cells were added or deleted, or the reader
+        changed. The queue uses its positions and predictions, which labels do not change,
+        and the classes at the time the order was made.
+        """
         session = self.session
-        return session.project.cell_table(session.slide_id, reader=session.reader)
+        key = (session.reader, frozenset(self._layer_ids().tolist()))
+        if self._table is None or key != self._table_key:
+            self._table = session.project.cell_table(session.slide_id, reader=session.reader)
+            self._table_key = key
+            self._order = None
+        return self._table
 
     def order(self) -> np.ndarray:
         """Return the cell ids in queue order (recomputed when the cells changed)."""
-        layer_ids = frozenset(self._layer_ids().tolist())
-        if self._order is None or layer_ids != self._order_ids:
+        table = self.table()
+        if self._order is None:
             session = self.session
             self._order = review_queue.queue_order(
-                self.table(), self.strategy, class_order=session.scheme.codes,
+                table, self.strategy, class_order=session.scheme.codes,
                 band_height=band_height_px(session.slide["mpp"]),
             )
-            self._order_ids = layer_ids
         return self._order
 
     def step(self, direction: int) -> int | None:

@@ -40,22 +40,65 @@ def show_class(session, cell_ids: Sequence[int], code: str) -> None:
 
     The store must already hold the change: this only updates what the layer shows.
     """
+    show_states(session, cell_ids, [code] * len(cell_ids), [True] * len(cell_ids))
+
+
+def show_reviewed(session, cell_ids: Sequence[int]) -> None:
+    """Show ``cell_ids`` as reviewed with the class they show now (a confirmation)."""
     layer = session.cells_layer
     rows = layer_rows(layer, cell_ids)
+    ids = layer.features["cell_id"].to_numpy(int)[rows]
+    classes = layer.features["class"].to_numpy(object)[rows]
+    show_states(session, ids, classes, np.ones(len(rows), dtype=bool))
+
+
+def show_stored(session, cell_ids: Sequence[int]) -> None:
+    """Show the stored class and reviewed state of ``cell_ids``, read from the store."""
+    from napari_alma.store.cell_state import cell_states
+
+    states = cell_states(session.project, session.slide_id, cell_ids, session.reader)
+    ids = list(states)
+    show_states(session, ids, [states[c].shown for c in ids], [bool(states[c].label) for c in ids])
+
+
+def show_states(session, cell_ids: Sequence[int], classes: Sequence[str],
+                reviewed: Sequence[bool]) -> None:
+    """Show each cell of ``cell_ids`` with its shown class and reviewed state, in place.
+
+    Parameters
+    ----------
+    cell_ids : sequence of int
+        Stored cells shown in the session's cells layer.
+    classes : sequence of str
+        The class each cell now counts as (the reader's label, else the prediction).
+    reviewed : sequence of bool
+        Whether the reader has labelled each cell.
+    """
+    layer = session.cells_layer
+    order = np.argsort(np.asarray(cell_ids, dtype=int), kind="stable")
+    cell_ids = np.asarray(cell_ids, dtype=int)[order]
+    rows = layer_rows(layer, cell_ids)
+    ids_at_rows = layer.features["cell_id"].to_numpy(int)[rows]
     if len(rows) == 0:
         return
+    # Each row takes the state given for its cell id.
+    picked = order[np.searchsorted(cell_ids, ids_at_rows)]
+    classes = np.asarray(classes, dtype=object)[picked]
+    reviewed = np.asarray(reviewed, dtype=bool)[picked]
+
     features = layer.features
-    _tally_of(session).move(features, rows, code)
-    features.iloc[rows, features.columns.get_loc("class")] = code
-    features.iloc[rows, features.columns.get_loc("reviewed")] = True
-    color = np.asarray(session.scheme[code].rgba, dtype=float)
-    layer.border_color[rows] = color
-    layer.border_width[rows] = points_style.REVIEWED_BORDER_WIDTH
-    if len(rows) > MAX_PATCHED_POINTS or not _patch_markers(session, rows, color):
+    _tally_of(session).move(features, rows, classes, reviewed)
+    features.iloc[rows, features.columns.get_loc("class")] = classes
+    features.iloc[rows, features.columns.get_loc("reviewed")] = reviewed
+    colors = points_style.class_colors(classes, session.scheme)
+    widths = points_style.border_widths(reviewed)
+    layer.border_color[rows] = colors
+    layer.border_width[rows] = widths
+    if len(rows) > MAX_PATCHED_POINTS or not _patch_markers(session, rows, colors, widths):
         layer.refresh()
 
 
-def _patch_markers(session, rows: np.ndarray, color: np.ndarray) -> bool:
+def _patch_markers(session, rows: np.ndarray, colors: np.ndarray, widths: np.ndarray) -> bool:
     """Rewrite the changed points' markers in the GPU buffer; return False if impossible."""
     layer = session.cells_layer
     try:
@@ -68,10 +111,11 @@ def _patch_markers(session, rows: np.ndarray, color: np.ndarray) -> bool:
         return False
     if data is None or len(data) != len(view_indices) or not layer.border_width_is_relative:
         return False
-    marker_rows = np.flatnonzero(np.isin(view_indices, rows))
-    for marker in marker_rows:
-        data["a_fg_color"][marker] = color
-        data["a_edgewidth"][marker] = data["a_size"][marker] * points_style.REVIEWED_BORDER_WIDTH
+    position = {int(row): i for i, row in enumerate(rows)}
+    for marker in np.flatnonzero(np.isin(view_indices, rows)):
+        i = position[int(view_indices[marker])]
+        data["a_fg_color"][marker] = colors[i]
+        data["a_edgewidth"][marker] = data["a_size"][marker] * widths[i]
         buffer.set_subdata(data[marker : marker + 1], offset=int(marker))
     markers.update()
     return True
@@ -107,14 +151,16 @@ class _Tally:
     def matches(self, features) -> bool:
         return features is self.features and len(features) == self.length
 
-    def move(self, features, rows: np.ndarray, code: str) -> None:
-        """Count ``rows`` of ``features`` as reviewed cells of ``code`` from now on."""
+    def move(self, features, rows: np.ndarray, classes: np.ndarray,
+             reviewed: np.ndarray) -> None:
+        """Count ``rows`` of ``features`` with new ``classes`` and ``reviewed`` states."""
         old_classes = features.iloc[rows, features.columns.get_loc("class")].to_numpy()
         for old in old_classes[old_classes != ""]:
             self.counts[old] -= 1
-        self.counts[code] += len(rows)
-        reviewed = features.iloc[rows, features.columns.get_loc("reviewed")].to_numpy(bool)
-        self.unreviewed -= int((~reviewed).sum())
+        for new in classes[classes != ""]:
+            self.counts[new] += 1
+        was_reviewed = features.iloc[rows, features.columns.get_loc("reviewed")].to_numpy(bool)
+        self.unreviewed += int(was_reviewed.sum()) - int(np.asarray(reviewed).sum())
 
 
 _TALLIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

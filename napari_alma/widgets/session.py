@@ -109,6 +109,10 @@ class ReviewSession:
         """Call ``callback()`` after every stored change and refresh."""
         self._listeners.append(callback)
 
+    def notify_changed(self) -> None:
+        """Call the listeners after a change that the layer already shows."""
+        self._changed()
+
     def _changed(self) -> None:
         for callback in list(self._listeners):
             callback()
@@ -209,7 +213,8 @@ class ReviewSession:
         if not ids:
             return 0
         changed = self.project.review_cells(self.slide_id, ids, self.reader)
-        self.refresh()
+        relabel.show_reviewed(self, ids)
+        self._changed()
         return changed
 
     def delete_selected(self) -> int:

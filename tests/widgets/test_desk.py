@@ -70,11 +70,16 @@ def test_class_key_with_dock_focused(review, qtbot):
     assert shown_classes(review)[ids[0]] == "BLA"
 
 
+def markers_of(session):
+    visual = session.viewer.window._qt_viewer.canvas.layer_to_visual[session.cells_layer]
+    return visual
+
+
 def test_patched_markers_match_full_rebuild(review):
     ids = ids_of(review, 3)
     review.select_ids(ids[1:2])
     review.apply_class("EOS")
-    visual = review.viewer.window._qt_viewer.canvas.layer_to_visual[review.cells_layer]
+    visual = markers_of(review)
     patched = visual.node.points_markers._data.copy()
     visual._on_data_change()
     rebuilt = visual.node.points_markers._data
@@ -82,6 +87,21 @@ def test_patched_markers_match_full_rebuild(review):
     np.testing.assert_allclose(patched["a_edgewidth"], rebuilt["a_edgewidth"], rtol=1e-6)
     row = relabel.layer_rows(review.cells_layer, ids[1:2])[0]
     np.testing.assert_allclose(patched["a_fg_color"][row], review.scheme["EOS"].rgba)
+
+
+def test_undone_label_patched_as_unreviewed(review, qtbot):
+    cell = ids_of(review, 1)[0]
+    review.select_ids([cell])
+    review.apply_class("EOS")
+    press(qtbot, review, Qt.Key.Key_Z, CTRL)
+    visual = markers_of(review)
+    patched = visual.node.points_markers._data.copy()
+    visual._on_data_change()
+    rebuilt = visual.node.points_markers._data
+    np.testing.assert_allclose(patched["a_fg_color"], rebuilt["a_fg_color"])
+    np.testing.assert_allclose(patched["a_edgewidth"], rebuilt["a_edgewidth"], rtol=1e-6)
+    row = relabel.layer_rows(review.cells_layer, [cell])[0]
+    assert not review.cells_layer.features["reviewed"][row]
 
 
 # -- undo and redo ------------------------------------------------------------------------------
