@@ -30,6 +30,8 @@ class QueueDock(SessionDock):
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(viewer, "review_dock_queue")
+        # The fields that have a label sit in their own containers; the rest span the dock.
+        self.labels = False
         lang = self.language
         self.order = ComboBox(label=tr("review_order", lang),
                               choices=self._order_choices(review_queue.STRATEGIES[:3]))
