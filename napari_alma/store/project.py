@@ -312,7 +312,10 @@ class Project:
         matched_ids = match_existing(existing, positions, radius)
         now = utc_now()
         result: dict[str, list[int]] = {"new": [], "matched": []}
+        from napari_alma.store.signoff import check_writable
+
         with self.transaction() as db:
+            check_writable(db, slide_id)
             next_id = self._next_cell_id(db, slide_id)
             rows = zip(positions, probabilities, matched_ids, bald_scores)
             for position, probs, match, bald_score in rows:

@@ -63,7 +63,9 @@ def finalised(slide):
     lambda p, s: p.delete_cells(s, [1], READER),
     lambda p, s: p.add_cell(s, 50.0, 50.0, "NGS", READER),
     lambda p, s: undo.undo(p, s, READER),
-], ids=["label", "review", "delete", "add", "undo"])
+    lambda p, s: p.add_predictions(s, np.array([[90.0, 190.0]]), np.array([[1.0, 0, 0]]),
+                                   CLASSES, "m2", radius=5.0),
+], ids=["label", "review", "delete", "add", "undo", "predict"])
 def test_finalised_slide_is_read_only(finalised, change):
     project, slide_id = finalised
     events_before = len(project.events(slide_id))
