@@ -337,7 +337,7 @@ def _add_finalise(commands) -> None:
 
     parser = commands.add_parser(
         "finalise", help="sign off a slide's count; its labels become read-only",
-        description="Sign off a slide. Refused (exit status 1, with the reasons) while "
+        description="Sign off a slide. Rejected (exit status 1, with the reasons) while "
         "unreviewed cells have a model confidence under --threshold or the counted total is "
         "under --target.",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# The reader's newest event among these sets the reader's class; an ``unlabel`` event (an
+# The reader's newest event among these sets the reader's class. An ``unlabel`` event (an
 # undone first label) has no new class, so the cell is unreviewed again.
 LABEL_ACTIONS = ("label", "review", "add", "unlabel")
 DELETE_ACTIONS = ("delete", "restore")
