@@ -3,9 +3,10 @@
 A slide is finalised when its newest ``finalise``/``reopen`` slide event is a
 ``finalise``. While it is, the store rejects every cell change on it (labels, reviews,
 additions, deletions, undo, new predictions) with :class:`ReadOnlySlideError`, so the
-command line and every window obey it alike. Finalising is rejected while unreviewed cells have a model
-confidence under the threshold, or while the counted total is under the target. Reopening
-needs a reason. Both are logged in the slide's append-only ``slide_events`` with the reader.
+command line and every window obey it alike. Finalising is rejected while unreviewed cells
+have a model confidence under the threshold, or while the counted total is under the
+target. Reopening needs a reason. Both are logged in the slide's append-only
+``slide_events`` with the reader.
 """
 
 from __future__ import annotations
