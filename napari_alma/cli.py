@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_open, _add_demo, _add_info, _add_predict, _add_label, _add_audit,
-                _add_case, _add_count, _add_report, _add_export, _add_train,
-                _add_agreement, _add_adjudicate):
+                _add_finalise, _add_reopen, _add_case, _add_count, _add_report,
+                _add_export, _add_train, _add_agreement, _add_adjudicate):
         add(commands)
     return parser
 
@@ -342,6 +342,82 @@ def _run_audit(args) -> int:
     _print(args, {"slide_id": slide_id, "events": _records(events)},
            events.fillna("").to_string(index=False) if len(events) else
            f"{slide_id}: no events")
+    return 0
+
+
+# -- sign-off: finalise and reopen ------------------------------------------------------------
+def _add_finalise(commands) -> None:
+    from napari_alma.core.counting import DEFAULT_TARGET
+    from napari_alma.core.review_queue import DEFAULT_CONFIDENCE_THRESHOLD
+
+    parser = commands.add_parser(
+        "finalise", help="sign off a slide's count; its labels become read-only",
+        description="Sign off a slide. Rejected (exit status 1, with the reasons) while "
+        "unreviewed cells have a model confidence under --threshold or the counted total is "
+        "under --target.",
+    )
+    parser.add_argument("project")
+    parser.add_argument("--slide", required=True, help="slide id or path")
+    parser.add_argument("--reader", default=None, help="reader signing off (default: system "
+                        "user); the check uses this reader's labels")
+    parser.add_argument("--target", type=_positive_int, default=DEFAULT_TARGET,
+                        help=f"counted cells required (default {DEFAULT_TARGET}; ICSH: 500 "
+                        "when a percentage is decisive, else 300)")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_CONFIDENCE_THRESHOLD,
+                        help="model confidence (0-1) under which an unreviewed cell blocks "
+                        f"the sign-off (default {DEFAULT_CONFIDENCE_THRESHOLD})")
+    parser.add_argument("--lang", default=None, choices=("en", "es"),
+                        help="language of the reasons (default: ALMA_LANG or the system)")
+    _add_json(parser)
+    parser.set_defaults(handler=_run_finalise)
+
+
+def _run_finalise(args) -> int:
+    from napari_alma.store import signoff
+
+    project = _open_project(args.project)
+    slide_id = _slide_id(project, args.slide)
+    reader = args.reader or default_reader()
+    try:
+        event_id = signoff.finalise(project, slide_id, reader, target=args.target,
+                                    threshold=args.threshold, lang=args.lang)
+    except signoff.FinaliseRefusedError as refused:
+        reasons = [{"reason": reason.key.removeprefix("review_refused_"),
+                    "text": reason.text(args.lang), **reason.values}
+                   for reason in refused.reasons]
+        if args.json:
+            _print(args, {"slide_id": slide_id, "finalised": False, "reasons": reasons}, "")
+        else:
+            print(str(refused), file=sys.stderr)
+        return 1
+    total = project.count(slide_id, reader=reader, target=args.target).total_counted
+    _print(args, {"slide_id": slide_id, "finalised": True, "reader": reader,
+                  "event_id": event_id, "total_counted": total},
+           f"{slide_id}: finalised by {reader} with {total} counted cells; its labels are "
+           "read-only until `napari-alma reopen`.")
+    return 0
+
+
+def _add_reopen(commands) -> None:
+    parser = commands.add_parser("reopen", help="make a finalised slide's labels editable")
+    parser.add_argument("project")
+    parser.add_argument("--slide", required=True, help="slide id or path")
+    parser.add_argument("--reason", required=True, help="why the slide is reopened (logged)")
+    parser.add_argument("--reader", default=None, help="reader name (default: system user)")
+    _add_json(parser)
+    parser.set_defaults(handler=_run_reopen)
+
+
+def _run_reopen(args) -> int:
+    from napari_alma.store import signoff
+
+    project = _open_project(args.project)
+    slide_id = _slide_id(project, args.slide)
+    reader = args.reader or default_reader()
+    event_id = signoff.reopen(project, slide_id, args.reason, reader)
+    _print(args, {"slide_id": slide_id, "reopened": True, "reader": reader,
+                  "reason": args.reason.strip(), "event_id": event_id},
+           f"{slide_id}: reopened by {reader}; labels can be changed again.")
     return 0
 
 

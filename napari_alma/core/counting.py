@@ -129,8 +129,9 @@ def count_differential(
 
     Parameters
     ----------
-    labels : iterable of str
-        The class code each cell counts as (adjudicated, reader or model label).
+    labels : iterable of str, or collections.Counter
+        The class code each cell counts as (adjudicated, reader or model label), or a
+        Counter of cells per class code, which spares a pass over every cell.
     scheme : ClassScheme
         Defines which classes are counted, their lineage and blast role.
     target : int, optional
@@ -148,7 +149,7 @@ def count_differential(
         raise ValueError(
             f"Unknown M:E convention {me_convention!r}; expected one of {ME_CONVENTIONS}."
         )
-    tally = Counter(labels)
+    tally = labels if isinstance(labels, Counter) else Counter(labels)
     _check_codes(tally, scheme)
     counts = {c.code: tally.get(c.code, 0) for c in scheme.classes if c.counted}
     excluded = {c.code: tally.get(c.code, 0) for c in scheme.classes if not c.counted}

@@ -54,10 +54,11 @@ def messages() -> dict[str, dict[str, str]]:
 
 def get_language(lang: str | None = None) -> str:
     """Return "en" or "es": ``lang`` if given, else ``ALMA_LANG``, else the system locale."""
-    for candidate in (lang, os.environ.get("ALMA_LANG"), _system_language()):
-        if candidate:
-            code = candidate.lower()[:2]
-            return code if code in LANGUAGES else "en"
+    # The system locale is read last and only when needed: it costs a locale lookup.
+    candidate = lang or os.environ.get("ALMA_LANG") or _system_language()
+    if candidate:
+        code = candidate.lower()[:2]
+        return code if code in LANGUAGES else "en"
     return "en"
 
 

@@ -68,7 +68,7 @@ def _content(project: Project, differential: Differential, slides: list[Differen
     for slide in slides:
         row = project.slide(slide.slide_id)
         entries.append(SlideEntry(slide.slide_id, slide, row["primary_reader"],
-                                  read_signoff(project.database_path, slide.slide_id)))
+                                  read_signoff(project, slide.slide_id)))
         readers.update(project.events(slide.slide_id)["reader"])
         versions.update(project.cell_table(slide.slide_id, reader=reader)["model_version"])
     return ReportContent(

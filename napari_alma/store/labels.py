@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-LABEL_ACTIONS = ("label", "review", "add")
+# The reader's newest event among these sets the reader's class. An ``unlabel`` event (an
+# undone first label) has no new class, so the cell is unreviewed again.
+LABEL_ACTIONS = ("label", "review", "add", "unlabel")
 DELETE_ACTIONS = ("delete", "restore")
 
 CELL_TABLE_COLUMNS = [
@@ -44,6 +46,8 @@ def derive_cell_table(
     table["class"] = _map_text(table["cell_id"], last_label["new_class"], "")
     table["reader"] = _map_text(table["cell_id"], last_label["reader"], "")
     table["updated_at"] = _map_text(table["cell_id"], last_label["time"], "")
+    unlabelled = table["class"] == ""
+    table.loc[unlabelled, ["reader", "updated_at"]] = ""
 
     deletions = events[events["action"].isin(DELETE_ACTIONS)]
     last_deletion = deletions.groupby("cell_id").tail(1).set_index("cell_id")["action"]

@@ -324,7 +324,10 @@ class Project:
         matched_ids = match_existing(existing, positions, radius)
         now = utc_now()
         result: dict[str, list[int]] = {"new": [], "matched": []}
+        from napari_alma.store.signoff import check_writable
+
         with self.transaction() as db:
+            check_writable(db, slide_id)
             next_id = self._next_cell_id(db, slide_id)
             rows = zip(positions, probabilities, matched_ids, bald_scores)
             for position, probs, match, bald_score in rows:
@@ -391,10 +394,13 @@ class Project:
         self, slide_id: str, row: float, col: float, code: str, reader: str | None = None
     ) -> int:
         """Add a cell the detector missed, with its class; return the new cell id."""
+        from napari_alma.store.signoff import check_writable
+
         self._check_code(code)
         reader = reader or default_reader()
         now = utc_now()
         with self.transaction() as db:
+            check_writable(db, slide_id)
             cell_id = self._next_cell_id(db, slide_id)
             db.execute(
                 "INSERT INTO cells VALUES (?, ?, ?, ?, 'added', ?)",
@@ -423,24 +429,27 @@ class Project:
         reader: str | None,
         new_class: str | None = None,
     ) -> int:
+        from napari_alma.store.cell_state import current_states
+        from napari_alma.store.signoff import check_writable
+
         reader = reader or default_reader()
         cell_ids = [int(c) for c in cell_ids]
-        table = self.cell_table(slide_id, reader=reader, include_deleted=True)
-        table = table.set_index("cell_id")
-        missing = sorted(set(cell_ids) - set(table.index))
-        if missing:
-            raise StoreError(f"Slide {slide_id} has no cells with ids {missing}.")
+        # NOTE: the events of one call share one ``time``; undo treats them as one step.
         now = utc_now()
         with self.transaction() as db:
+            check_writable(db, slide_id)
+            states = current_states(db, slide_id, cell_ids, reader)
+            missing = sorted(set(cell_ids) - set(states))
+            if missing:
+                raise StoreError(f"Slide {slide_id} has no cells with ids {missing}.")
             for cell_id in cell_ids:
-                cell = table.loc[cell_id]
-                old = cell["class"] or None
-                new = new_class if action == "label" else (cell["class"] or cell["predicted_class"])
+                state = states[cell_id]
+                new = new_class if action == "label" else state.shown
                 db.execute(
                     "INSERT INTO events (slide_id, cell_id, reader, time, action, old_class,"
                     " new_class, model_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (slide_id, cell_id, reader, now, action, old, new or None,
-                     cell["model_version"] or None),
+                    (slide_id, cell_id, reader, now, action, state.label or None, new or None,
+                     state.model_version or None),
                 )
             self._claim_primary_reader(db, slide_id, reader)
         return len(cell_ids)

@@ -12,6 +12,7 @@ from qtpy.QtWidgets import QSizePolicy
 from napari_alma.core.counting import DEFAULT_TARGET
 from napari_alma.core.i18n import tr
 from napari_alma.report import text as count_text
+from napari_alma.widgets import relabel
 from napari_alma.widgets.dock import SessionDock
 from napari_alma.widgets.session import get_session, on_session
 
@@ -91,10 +92,8 @@ class CountDock(SessionDock):
         if session is None:
             self.summary.value = tr("no_session", self.language)
             return
-        # A blind reader's count holds only their own labels, never the hidden predictions.
-        differential = session.project.count(session.slide_id, reader=session.reader,
-                                             labelled_only=session.blind,
-                                             target=int(self.target.value))
+        # A blind reader's layer holds only their own labels, never the hidden predictions.
+        differential = relabel.count_shown(session, target=int(self.target.value))
         self.differential = differential
         self._show(differential, session.scheme)
 
@@ -107,12 +106,9 @@ class CountDock(SessionDock):
         rows = [[name, count, f"{percent} ({interval})"]
                 for name, count, percent, interval in
                 count_text.counted_rows(differential, scheme, lang)]
-        self.table.value = _table_value(rows, self._headers())
-        _fit_columns(self.table.native)
-        self.excluded.value = _table_value(
-            count_text.excluded_rows(differential, scheme, lang),
-            [tr("class", lang), tr("count", lang)],
-        )
+        _set_rows(self.table, rows, self._headers())
+        _set_rows(self.excluded, count_text.excluded_rows(differential, scheme, lang),
+                  [tr("class", lang), tr("count", lang)])
         self.warnings.value = "\n".join(count_text.warning_lines(differential, lang))
         self.hints.value = "\n".join(count_text.hint_lines(differential, lang))
 
@@ -196,6 +192,26 @@ def _fit_columns(table) -> None:
         mode = QHeaderView.ResizeMode.Stretch if column == 0 else (
             QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(column, mode)
+
+
+def _set_rows(table, rows: list[list], columns: list[str]) -> None:
+    """Show ``rows`` in a magicgui ``Table``, rewriting only the cell texts when it can.
+
+    NOTE: assigning ``Table.value`` rebuilds every cell item, a few milliseconds for the
+    26 class rows, which a reclassification repeats; the shape rarely changes.
+    """
+    native = table.native
+    items = [[native.item(i, j) for j in range(len(columns))] for i in range(len(rows))]
+    same_shape = native.rowCount() == len(rows) and native.columnCount() == len(columns)
+    if not same_shape or any(item is None for row in items for item in row):
+        table.value = _table_value(rows, columns)
+        _fit_columns(native)
+        return
+    for row_items, row in zip(items, rows):
+        for item, value in zip(row_items, row):
+            text = str(value)
+            if item.text() != text:
+                item.setText(text)
 
 
 def _table_value(rows: list[list[str]], columns: list[str]) -> dict:

@@ -41,6 +41,9 @@ def review_actions(session) -> dict[str, Callable[[], None]]:
     }
     actions[ADD_CELL_KEY] = lambda: run_action(session, add_cell_at_cursor, session)
     actions[MARK_REVIEWED_KEY] = lambda: run_action(session, mark_reviewed, session)
+    from napari_alma.widgets.desk import desk_actions
+
+    actions.update(desk_actions(session))
     return actions
 
 

@@ -139,22 +139,24 @@ def dock_widgets(viewer, session: ReviewSession) -> dict:
     """Dock the review, count, model and agreement widgets on the right; return them by name."""
     from napari_alma.widgets.agreement_dock import AgreementDock
     from napari_alma.widgets.count_dock import CountDock
+    from napari_alma.widgets.desk_dock import QueueDock
     from napari_alma.widgets.model_dock import ModelDock
     from napari_alma.widgets.review_dock import ReviewDock
 
     language = session.language
-    # The model dock is used once per slide, so it sits in a tab behind the count: the
-    # count and the class buttons stay visible together, and the last dock added to a
-    # tab group is the one shown.
+    # The model dock is used once per slide and the queue has keys, so both sit in tabs
+    # behind the count: the count and the class buttons stay visible together, and the
+    # last dock added to a tab group is the one shown.
     widgets = {
         "review": ReviewDock(viewer),
         "model": ModelDock(viewer),
+        "queue": QueueDock(viewer),
         "agreement": AgreementDock(viewer),
         "count": CountDock(viewer),
     }
     titles = {"review": "dock_review", "count": "dock_count", "model": "dock_model",
-              "agreement": "second_dock_agreement"}
+              "queue": "review_dock_queue", "agreement": "second_dock_agreement"}
     for name, widget in widgets.items():
         viewer.window.add_dock_widget(widget, name=tr(titles[name], language), area="right",
-                                      tabify=name in ("count", "agreement"))
+                                      tabify=name in ("count", "queue", "agreement"))
     return widgets

@@ -43,11 +43,13 @@ def layer_features(table: pd.DataFrame) -> pd.DataFrame:
     ``class`` is the effective label (the reader's class, else the model's), and the
     face colour shows it. ``reviewed`` is True once a reader labelled the cell.
     """
+    # NOTE: object columns, because pandas 3 stores text in immutable Arrow arrays, where
+    # changing one cell's class copies the whole column.
     return pd.DataFrame(
         {
             "cell_id": table["cell_id"].astype(int).to_numpy(),
-            "class": effective_labels(table).astype(str).to_numpy(),
-            "predicted_class": table["predicted_class"].astype(str).to_numpy(),
+            "class": pd.Series(effective_labels(table).to_numpy(str), dtype=object),
+            "predicted_class": pd.Series(table["predicted_class"].to_numpy(str), dtype=object),
             "confidence": pd.to_numeric(table["confidence"], errors="coerce").to_numpy(float),
             "reviewed": (table["class"] != "").to_numpy(bool),
         }
@@ -64,7 +66,7 @@ def blind_features(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "cell_id": table["cell_id"].astype(int).to_numpy(),
-            "class": table["class"].astype(str).to_numpy(),
+            "class": pd.Series(table["class"].to_numpy(str), dtype=object),
             "predicted_class": np.full(len(table), "", dtype=object),
             "confidence": np.full(len(table), np.nan),
             "reviewed": (table["class"] != "").to_numpy(bool),

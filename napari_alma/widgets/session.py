@@ -19,7 +19,7 @@ from napari_alma.core.i18n import get_language, tr
 from napari_alma.core.scheme import ClassScheme
 from napari_alma.store.project import Project, default_reader
 from napari_alma.store.second_read import end_second_read, start_second_read
-from napari_alma.widgets import points_style
+from napari_alma.widgets import points_style, relabel
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +122,10 @@ class ReviewSession:
         """Call ``callback()`` after every stored change and refresh."""
         self._listeners.append(callback)
 
+    def notify_changed(self) -> None:
+        """Call the listeners after a change that the layer already shows."""
+        self._changed()
+
     def _changed(self) -> None:
         for callback in list(self._listeners):
             callback()
@@ -218,9 +222,9 @@ class ReviewSession:
 
     def select_ids(self, cell_ids: Sequence[int]) -> None:
         """Select the points of ``cell_ids`` in the cells layer."""
-        wanted = {int(c) for c in cell_ids}
         ids = self.cells_layer.features["cell_id"].to_numpy(int)
-        self.cells_layer.selected_data = {i for i, c in enumerate(ids) if c in wanted}
+        rows = np.flatnonzero(np.isin(ids, np.asarray(cell_ids, dtype=int)))
+        self.cells_layer.selected_data = set(rows.tolist())
 
     # -- reader actions: store first, then the layer ------------------------------------
     def apply_class(self, code: str) -> int:
@@ -229,7 +233,8 @@ class ReviewSession:
         if not ids:
             return 0
         changed = self.project.label_cells(self.slide_id, ids, code, self.reader)
-        self.refresh()
+        relabel.show_class(self, ids, code)
+        self._changed()
         return changed
 
     def mark_reviewed_selected(self) -> int:
@@ -244,7 +249,8 @@ class ReviewSession:
         if not ids:
             return 0
         changed = self.project.review_cells(self.slide_id, ids, self.reader)
-        self.refresh()
+        relabel.show_reviewed(self, ids)
+        self._changed()
         return changed
 
     def delete_selected(self) -> int:

@@ -112,10 +112,8 @@ def test_blast_equivalents_stated(marrow):
 
 
 def add_signoff_events(project, rows):
-    """Store sign-off events the way a slide-level event table would hold them."""
+    """Store sign-off events with chosen times, as the slide log holds them."""
     with sqlite3.connect(project.database_path) as connection:
-        connection.execute("CREATE TABLE IF NOT EXISTS slide_events (event_id INTEGER PRIMARY "
-                           "KEY, slide_id TEXT, reader TEXT, time TEXT, action TEXT)")
         connection.executemany("INSERT INTO slide_events (slide_id, reader, time, action) "
                                "VALUES (?, ?, ?, ?)", rows)
 
