@@ -17,6 +17,7 @@ import pandas as pd
 from napari_alma.core.agreement import Agreement, compare_labels
 from napari_alma.store.labels import adjudicated_classes, labels_by_reader
 from napari_alma.store.project import Project, StoreError, default_reader, utc_now
+from napari_alma.store.signoff import check_writable
 
 
 # -- blind reads ---------------------------------------------------------------------------
@@ -208,6 +209,8 @@ def adjudicate(
     previous = adjudicated_classes(project.events(slide_id))
     now = utc_now()
     with project.transaction() as db:
+        # A finalised slide's count is signed, so adjudicating it needs a reopen first.
+        check_writable(db, slide_id)
         for cell_id in cell_ids:
             old = previous.get(cell_id) or table.loc[cell_id, "class"] or None
             db.execute(

@@ -169,3 +169,14 @@ def test_blind_count_leaves_out_predictions(project, slide_id):
     assert blind.total_counted == 5
     assert blind.counts["NGS"] == 0
     assert blind.unreviewed == 1
+
+
+def test_adjudication_refused_after_finalise(project, slide_id):
+    from napari_alma.store import signoff
+
+    label_two_readers(project, slide_id)
+    project.record_slide_event(slide_id, "finalise", PRIMARY)
+    with pytest.raises(signoff.ReadOnlySlideError):
+        adjudicate(project, slide_id, [1], "LYT", reader="carla")
+    signoff.reopen(project, slide_id, "second read settled", PRIMARY)
+    assert adjudicate(project, slide_id, [1], "LYT", reader="carla") == 1
