@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 
 from napari_alma.core.counting import Differential, count_differential
+from napari_alma.core.i18n import tr
 from napari_alma.core.scheme import ClassScheme, load_scheme
 from napari_alma.store.labels import derive_cell_table, effective_labels, match_existing
+from napari_alma.store.locking import retry_busy, store_error_text
 from napari_alma.store.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, SLIDE_ACTIONS
 
 logger = logging.getLogger(__name__)
@@ -57,11 +59,17 @@ class Project:
     scheme : ClassScheme, optional
         Class scheme used to validate labels; by default the one the project was created
         with (bone marrow for a new project).
+    timeout : float
+        Seconds a write waits for another window or command to finish its own before
+        :class:`StoreError` is raised.
     """
 
-    def __init__(self, folder: str | Path, scheme: ClassScheme | None = None):
+    def __init__(
+        self, folder: str | Path, scheme: ClassScheme | None = None, timeout: float = 30.0
+    ):
         self.folder = Path(folder)
         self.database_path = self.folder / DATABASE_NAME
+        self.timeout = float(timeout)
         self._connection = self._connect()
         self.scheme = scheme or load_scheme(self.get_meta("scheme") or "bone_marrow")
         if self.get_meta("scheme") is None:
@@ -71,26 +79,38 @@ class Project:
     def _connect(self) -> sqlite3.Connection:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.database_path, timeout=30.0, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=FULL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            version = self._stored_version(connection)
-            if version is not None and version > SCHEMA_VERSION:
-                connection.close()
-                raise StoreError(
-                    f"{self.database_path} was written by a newer napari-alma (store schema "
-                    f"{version}, this version reads up to {SCHEMA_VERSION}). "
-                    "Upgrade napari-alma."
-                )
-            if version is not None and version < SCHEMA_VERSION:
-                self._migrate(connection, version)
-            connection.executescript(SCHEMA)
+            connection = sqlite3.connect(
+                self.database_path, timeout=self.timeout, isolation_level=None
+            )
         except (OSError, sqlite3.Error) as err:
+            raise StoreError(tr("store_open_failed", database=self.database_path, error=err)) \
+                from err
+        try:
+            return retry_busy(lambda: self._prepare(connection), self.timeout,
+                              self.database_path)
+        except StoreError:
+            connection.close()
+            raise
+        except (OSError, sqlite3.Error) as err:
+            connection.close()
+            raise StoreError(tr("store_open_failed", database=self.database_path, error=err)) \
+                from err
+
+    def _prepare(self, connection: sqlite3.Connection) -> sqlite3.Connection:
+        """Set the connection's durability settings and bring the schema up to date."""
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        version = self._stored_version(connection)
+        if version is not None and version > SCHEMA_VERSION:
             raise StoreError(
-                f"Cannot open the project store {self.database_path}: {err}. "
-                "Check that the folder exists, is writable and is not on a full disk."
-            ) from err
+                f"{self.database_path} was written by a newer napari-alma (store schema "
+                f"{version}, this version reads up to {SCHEMA_VERSION}). "
+                "Upgrade napari-alma."
+            )
+        if version is not None and version < SCHEMA_VERSION:
+            self._migrate(connection, version)
+        connection.executescript(SCHEMA)
         self._check_schema_version(connection)
         return connection
 
@@ -143,24 +163,35 @@ class Project:
 
     @contextmanager
     def transaction(self):
-        """Run the block in one immediate transaction, committed (durably) on exit."""
+        """Run the block in one immediate transaction, committed (durably) on exit.
+
+        The write lock is taken at the start, waiting up to ``timeout`` seconds for another
+        writer, so what the block reads cannot change before it writes. Any SQLite failure
+        (busy, disk full, read-only) rolls the whole block back and raises
+        :class:`StoreError`.
+        """
         try:
-            self._connection.execute("BEGIN IMMEDIATE")
+            retry_busy(lambda: self._connection.execute("BEGIN IMMEDIATE"), self.timeout,
+                       self.database_path)
         except sqlite3.Error as err:
-            raise StoreError(f"Cannot write to {self.database_path}: {err}") from err
+            raise self._write_error(err) from err
         try:
             yield self._connection
-        except BaseException:
-            self._connection.execute("ROLLBACK")
-            raise
-        try:
             self._connection.execute("COMMIT")
         except sqlite3.Error as err:
+            self._rollback()
+            raise self._write_error(err) from err
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        # SQLite rolls some failures (a full disk, for one) back by itself.
+        if self._connection.in_transaction:
             self._connection.execute("ROLLBACK")
-            raise StoreError(
-                f"The change was not saved to {self.database_path}: {err}. "
-                "Nothing stored before was changed; free disk space or fix permissions and retry."
-            ) from err
+
+    def _write_error(self, err: sqlite3.Error) -> StoreError:
+        return StoreError(store_error_text(err, self.database_path, self.timeout))
 
     def close(self) -> None:
         """Close the database connection."""
@@ -413,13 +444,14 @@ class Project:
     ) -> int:
         reader = reader or default_reader()
         cell_ids = [int(c) for c in cell_ids]
-        table = self.cell_table(slide_id, reader=reader, include_deleted=True)
-        table = table.set_index("cell_id")
-        missing = sorted(set(cell_ids) - set(table.index))
-        if missing:
-            raise StoreError(f"Slide {slide_id} has no cells with ids {missing}.")
         now = utc_now()
         with self.transaction() as db:
+            # Read inside the write transaction, so another window's change made meanwhile
+            # is the "old" class recorded here, never lost.
+            table = self._cells_state(slide_id, reader, cell_ids).set_index("cell_id")
+            missing = sorted(set(cell_ids) - set(table.index))
+            if missing:
+                raise StoreError(f"Slide {slide_id} has no cells with ids {missing}.")
             for cell_id in cell_ids:
                 cell = table.loc[cell_id]
                 old = cell["class"] or None
@@ -499,14 +531,42 @@ class Project:
             "SELECT * FROM cells WHERE slide_id=? ORDER BY cell_id", self._connection,
             params=(slide_id,),
         )
-        predictions = pd.read_sql_query(
-            "SELECT * FROM predictions WHERE slide_id=? ORDER BY created_at", self._connection,
-            params=(slide_id,),
+        table = derive_cell_table(
+            cells, self._newest_predictions(slide_id), self.events(slide_id), reader,
+            slide["mpp"],
         )
-        table = derive_cell_table(cells, predictions, self.events(slide_id), reader, slide["mpp"])
         if not include_deleted:
             table = table[~table["deleted"]].reset_index(drop=True)
         return table
+
+    def _newest_predictions(self, slide_id: str, cell_filter: str = "",
+                            params: tuple = ()) -> pd.DataFrame:
+        """Return each cell's newest prediction row, chosen in SQL.
+
+        Only the newest row per cell leaves SQLite, so a slide predicted by several model
+        versions costs no more to read than one predicted once.
+        """
+        return pd.read_sql_query(
+            "SELECT * FROM predictions AS p WHERE p.slide_id=?" + cell_filter +
+            " AND p.created_at = (SELECT MAX(q.created_at) FROM predictions AS q"
+            " WHERE q.slide_id=p.slide_id AND q.cell_id=p.cell_id) ORDER BY p.created_at",
+            self._connection, params=(slide_id, *params),
+        )
+
+    def _cells_state(self, slide_id: str, reader: str, cell_ids: list[int]) -> pd.DataFrame:
+        """Return the cell table rows of ``cell_ids`` only (deleted ones included)."""
+        ids = (json.dumps(cell_ids),)
+        in_ids = " AND {column} IN (SELECT value FROM json_each(?))"
+        cells = pd.read_sql_query(
+            "SELECT * FROM cells WHERE slide_id=?" + in_ids.format(column="cell_id"),
+            self._connection, params=(slide_id, *ids),
+        )
+        events = pd.read_sql_query(
+            "SELECT * FROM events WHERE slide_id=?" + in_ids.format(column="cell_id") +
+            " ORDER BY event_id", self._connection, params=(slide_id, *ids),
+        )
+        predictions = self._newest_predictions(slide_id, in_ids.format(column="p.cell_id"), ids)
+        return derive_cell_table(cells, predictions, events, reader, None)
 
     def count(self, slide_id: str, reader: str | None = None, **settings) -> Differential:
         """Count a slide's cells; ``settings`` go to :func:`count_differential`.
