@@ -547,15 +547,15 @@ class Project:
     def _newest_predictions(self, slide_id: str) -> pd.DataFrame:
         """Return each cell's newest prediction row, chosen in SQL.
 
-        Only the newest row per cell leaves SQLite, so a slide predicted by several model
-        versions costs no more to read than one predicted once.
+        With ``max()`` in an aggregate query, SQLite takes the other (bare) columns from the
+        row holding the maximum ("Bare columns in an aggregate query", sqlite.org/lang_select),
+        so one pass over the primary-key index picks the rows and only those leave SQLite.
         """
-        return pd.read_sql_query(
-            "SELECT * FROM predictions AS p WHERE p.slide_id=?"
-            " AND p.created_at = (SELECT MAX(q.created_at) FROM predictions AS q"
-            " WHERE q.slide_id=p.slide_id AND q.cell_id=p.cell_id) ORDER BY p.created_at",
-            self._connection, params=(slide_id,),
+        newest = pd.read_sql_query(
+            "SELECT *, MAX(created_at) AS newest FROM predictions WHERE slide_id=?"
+            " GROUP BY cell_id ORDER BY created_at", self._connection, params=(slide_id,),
         )
+        return newest.drop(columns="newest")
 
     def _cells_state(self, slide_id: str, reader: str, cell_ids: list[int]) -> pd.DataFrame:
         """Return ``reader``'s label, the newest prediction and its model for ``cell_ids``.
