@@ -1,10 +1,10 @@
 """Measure the project store: durable commits, reopening, the cell table and exports.
 
 ``python -m benchmarks store [--cells N] [--export-cells M] [--changes K] [--rebuild]``
-builds (once, cached under ``out/benchmarks/store/``) a project with one slide of N model
-cells (default 1,000,000; each with a prediction over the default model's classes and 1% of
-them labelled) and one of M cells (default 100,000) for the exports, then prints one JSON
-object per measurement:
+builds two projects once, cached under ``out/benchmarks/store/``. One has a slide of N
+model cells (default 1,000,000), the other a slide of M cells (default 100,000) for the
+exports. Each cell has a prediction over ten classes, and 1% of the cells are labelled.
+It then prints one JSON object per measurement:
 
 - ``commit``: K single-cell label changes, each its own durable (fsync'ed) transaction,
   as changes per second; baseline: the same changes on a project of 1,000 cells, and a bare

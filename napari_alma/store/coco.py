@@ -1,8 +1,8 @@
 """COCO object detection: one JSON file with every slide as an image and a box per cell.
 
-Boxes are ``[x, y, width, height]`` in level-0 pixels with the COCO pixel convention: the
-origin is the top-left corner of the top-left pixel, so pixel (row, col) covers
-[col, col + 1) x [row, row + 1) and its centre is (col + 0.5, row + 0.5). Each box is a
+Boxes are ``[x, y, width, height]`` in level-0 pixels with the COCO pixel convention, whose
+origin is the top-left corner of the top-left pixel. Pixel (row, col) covers
+[col, col + 1) x [row, row + 1), and its centre is (col + 0.5, row + 0.5). Each box is a
 square of :data:`~napari_alma.store.interchange.CELL_BOX_UM` µm centred on the cell.
 Categories follow the class scheme's order with ids from 1, so an id means the same class in
 every export of a scheme. A cell with neither a label nor a prediction has no category and
@@ -51,7 +51,7 @@ def write_coco(
     Parameters
     ----------
     slides : list of (slide row, cell table, identity)
-        ``identity`` holds the slide's pseudonymous id, plus its file name and path only
+        ``identity`` contains the slide's pseudonymous id, plus its file name and path only
         when the user asked for them.
 
     Returns
@@ -65,12 +65,12 @@ def write_coco(
         images.append(_image(image_id, slide, identity))
         side = box_side_px(slide["mpp"])
         for cell in table.to_dict("records"):
-            shown = cell["class"] or cell["predicted_class"]
-            if not shown:
+            displayed_class = cell["class"] or cell["predicted_class"]
+            if not displayed_class:
                 left_out += 1
                 continue
             annotations.append(_annotation(len(annotations) + 1, image_id, cell,
-                                           category_ids[shown], side))
+                                           category_ids[displayed_class], side))
     document = {
         "info": {"description": "napari-alma cell export", "version": __version__,
                  "date_created": datetime.now(timezone.utc).isoformat(timespec="seconds")},
@@ -79,7 +79,7 @@ def write_coco(
         "annotations": annotations,
         "categories": coco_categories(scheme),
     }
-    write_atomically(path, lambda out: json.dump(document, out, ensure_ascii=False))
+    write_atomically(path, lambda out: out.write(json.dumps(document, ensure_ascii=False)))
     return path, left_out
 
 

@@ -1,10 +1,11 @@
 """QuPath-compatible GeoJSON: one FeatureCollection of point detections per slide.
 
-The layout follows what QuPath 0.4-0.5 writes and reads (``PathObjectTypeAdapters`` in
-qupath-core, package ``qupath.lib.io``): a feature's ``id`` is a UUID, its ``properties``
-hold ``objectType`` ("detection"), ``classification`` as ``{"name", "color": [r, g, b]}``
-and ``measurements`` as a name-to-number object (a list of ``{"name", "value"}`` in files
-from QuPath 0.2-0.3, also read here). QuPath takes coordinates in level-0 pixels with the
+The layout follows what QuPath 0.4 and later writes and reads, as its GeoJSON adapter
+(``PathObjectTypeAdapters`` in qupath-core, package ``qupath.lib.io``) implements it. A
+feature's ``id`` is a UUID. Its ``properties`` contain ``objectType`` ("detection"),
+``classification`` as ``{"name", "color": [r, g, b]}`` and ``measurements`` as a
+name-to-number object. Files from QuPath before 0.4 give measurements as a list of
+``{"name", "value"}``, which is also read here. QuPath takes coordinates in level-0 pixels with the
 origin at the top-left corner of the image (QuPath docs, "Exporting annotations", 0.3), so
 a cell at pixel (row, col) is the point [col + 0.5, row + 0.5].
 
@@ -48,7 +49,7 @@ def write_geojson(
 ) -> Path:
     """Write a slide's cells (a :meth:`Project.cell_table`) as a GeoJSON FeatureCollection.
 
-    ``identity`` holds what may name the slide: its pseudonymous id, plus the file name and
+    ``identity`` contains what may name the slide: its pseudonymous id, plus the file name and
     path only when the user asked for them.
     """
     document = {
@@ -58,7 +59,7 @@ def write_geojson(
         "features": [_feature(cell, scheme) for cell in table.to_dict("records")],
     }
     return write_atomically(
-        path, lambda out: json.dump(document, out, ensure_ascii=False, indent=1)
+        path, lambda out: out.write(json.dumps(document, ensure_ascii=False))
     )
 
 
@@ -68,9 +69,10 @@ def _feature(cell: dict, scheme: ClassScheme) -> dict:
     measurements = {PROBABILITY_PREFIX + code: p for code, p in probabilities.items()}
     measurements[CELL_ID_MEASUREMENT] = int(cell["cell_id"])
     properties: dict = {"objectType": "detection"}
-    shown = cell["class"] or cell["predicted_class"]
-    if shown:
-        properties["classification"] = {"name": shown, "color": hex_to_rgb(scheme[shown].color)}
+    displayed_class = cell["class"] or cell["predicted_class"]
+    if displayed_class:
+        properties["classification"] = {
+            "name": displayed_class, "color": hex_to_rgb(scheme[displayed_class].color)}
     properties["measurements"] = measurements
     properties["alma"] = {
         "slide_id": cell["slide_id"], "cell_id": int(cell["cell_id"]),
@@ -88,7 +90,7 @@ def _feature(cell: dict, scheme: ClassScheme) -> dict:
 
 
 def read_geojson(path: Path) -> tuple[pd.DataFrame, dict]:
-    """Read the cells of a GeoJSON file as cell records, and what the file says of its slide.
+    """Read the cells of a GeoJSON file as cell records, and the file's slide information.
 
     Accepts a FeatureCollection, a list of features or one feature; Point, one-point
     MultiPoint and Polygon geometries (a polygon's centroid is the cell's position).

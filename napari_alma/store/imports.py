@@ -1,7 +1,7 @@
 """Import cells and labels from GeoJSON, COCO, CSV or Parquet into one slide of a project.
 
-The whole file is read and checked first (types, classes, positions inside the slide,
-duplicated ids, a file made for another slide); the first problem raises
+The whole file is read and checked first: types, classes, positions inside the slide,
+duplicated ids and a file made for another slide. The first problem raises
 :class:`~napari_alma.store.interchange.AnnotationFileError` naming the record and field.
 Only then are the cells stored, in one transaction, so a file is imported whole or not at
 all.
@@ -302,14 +302,14 @@ def _deleted(project: Project, slide_id: str) -> set[int]:
 
 def _new_ids(records: pd.DataFrame, matches: list, existing: pd.DataFrame) -> list:
     """Return the id of each new cell: the file's id when free, else the next free id."""
-    taken = set(existing["cell_id"])
+    used_ids = set(existing["cell_id"])
     ids: list = [None] * len(records)
     for index, (cell_id, match) in enumerate(zip(records["cell_id"], matches)):
         if match is None and isinstance(cell_id, (int, np.integer)) and cell_id > 0 \
-                and cell_id not in taken:
+                and cell_id not in used_ids:
             ids[index] = int(cell_id)
-            taken.add(int(cell_id))
-    next_id = max(taken, default=0) + 1
+            used_ids.add(int(cell_id))
+    next_id = max(used_ids, default=0) + 1
     for index, match in enumerate(matches):
         if match is None and ids[index] is None:
             ids[index], next_id = next_id, next_id + 1
@@ -350,10 +350,10 @@ def _label_if_changed(db, slide_id: str, cell_id: int, record: dict, state: pd.S
                       reader: str, now: str) -> bool:
     code = record["class"]
     current = state["class"]
-    shown = current or state["predicted_class"]
+    displayed_class = current or state["predicted_class"]
     if not code or record["labelled"] is False:
         return False
-    if code == current or (record["labelled"] is None and code == shown):
+    if code == current or (record["labelled"] is None and code == displayed_class):
         return False
     _event(db, slide_id, cell_id, reader, now, "label", current or None, code,
            state["model_version"] or None)

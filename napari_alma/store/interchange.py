@@ -40,7 +40,7 @@ RECORD_COLUMNS = [
 """Columns of the cell records a reader returns.
 
 ``where`` names the record in its file ("feature 3", "line 5") for error messages.
-``slide_id`` is the slide the file says the cell belongs to (None when it does not say).
+``slide_id`` is the slide the file assigns the cell to (None when it names none).
 ``cell_id`` is the id the file gives the cell (None when it gives none). ``class`` is the
 class the file gives the cell ("" for none). ``labelled`` is True when the file marks
 ``class`` as a reader's label, False when it marks the cell as unreviewed, and None when the
@@ -76,8 +76,8 @@ def exact_position(stored: object, converted: float) -> float:
     """Return the position a file stored as-is when it agrees with its geometry.
 
     Adding and removing the half-pixel offset can change the last bit of a float, so files
-    written by napari-alma also carry (row, col) unchanged; they win when they lie within a
-    thousandth of a pixel of the geometry, which other tools may have moved.
+    written by napari-alma also carry (row, col) unchanged. Those are used when they lie
+    within a thousandth of a pixel of the geometry, because another tool may have moved it.
     """
     if isinstance(stored, (int, float)) and not isinstance(stored, bool):
         if abs(float(stored) - converted) < 1e-3:
