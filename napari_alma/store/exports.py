@@ -33,7 +33,7 @@ OUTPUT_NAMES = {"coco": "coco.json", "csv": "cells.csv", "parquet": "cells.parqu
 
 
 def slide_identity(slide: dict, identify: bool) -> dict:
-    """Return what an export may say of a slide: its id, and its file only on request."""
+    """Return the fields that name a slide in an export: its id, and its file on request."""
     identity = {"slide_id": slide["slide_id"]}
     if identify:
         identity.update(file_name=Path(slide["path"]).name, path=str(slide["path"]))
@@ -105,10 +105,10 @@ def export_project(
 
 
 def _check_free(targets: list[Path], overwrite: bool) -> None:
-    taken = [str(target) for target in targets if target.exists()]
-    if taken and not overwrite:
+    existing = [str(target) for target in targets if target.exists()]
+    if existing and not overwrite:
         raise FileExistsError(
-            f"{', '.join(taken)} already exist(s); choose another --out, or pass --overwrite "
+            f"{', '.join(existing)} already exist(s); choose another --out, or pass --overwrite "
             "to replace."
         )
 

@@ -1,12 +1,12 @@
 """Waiting for another writer, and turning SQLite failures into messages a reader can act on.
 
 Two napari windows, or a window and the command line, may write to one project at once.
-SQLite lets one connection write at a time; the others wait in its busy handler. A few
-situations return SQLITE_BUSY without waiting (a write lock requested while another process
-recovers the write-ahead log, or two processes creating the same new database), so writes
-are also retried here with a growing pause until the project's timeout runs out. The user
-then gets a :class:`~napari_alma.store.project.StoreError` naming the project, never
-SQLite's bare "database is locked".
+SQLite lets one connection write at a time, and the others wait in its busy handler. The
+handler is not always called: where waiting could deadlock, SQLite returns SQLITE_BUSY at
+once (documentation of ``sqlite3_busy_handler``). Writes are therefore also retried here,
+with a growing pause, until the project's timeout runs out. The user then gets a
+:class:`~napari_alma.store.project.StoreError` naming the project, never SQLite's bare
+"database is locked".
 """
 
 from __future__ import annotations
