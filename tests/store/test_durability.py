@@ -32,6 +32,10 @@ LABEL_BATCH = 3
 IMPORT_BATCH = 5
 IMPORT_SIDE = 1000
 MAX_KILL_DELAY_S = 0.06
+# Every tenth round only imports, the slowest change, with a longer delay so that some
+# imports finish and others are killed midway.
+IMPORT_ROUND_EVERY = 10
+MAX_IMPORT_KILL_DELAY_S = 0.3
 CODES = ["BLA", "LYT", "EBO", "NGS", "PLM"]
 # The action each kind of change stores, and how many events it makes.
 EXPECTED_EVENTS = {"label": ("label", LABEL_BATCH), "add": ("add", 1),
@@ -49,6 +53,10 @@ def _import(project, slide_id, rng, tag, folder) -> dict:
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     import_annotations(project, slide_id, path, reader=tag)
     return {"tag": tag, "kind": "import", "points": points}
+
+
+def _imports_only(seed: int) -> bool:
+    return seed % IMPORT_ROUND_EVERY == 0
 
 
 def _change(project, slides, rng, tag, kind) -> dict:
@@ -81,7 +89,7 @@ def _run_writer(folder, slides, pipe_fd, seed) -> None:
         with Project(folder) as project:
             acknowledged.write("ready\n")
             for number in range(10**6):
-                kind = rng.choice(list(EXPECTED_EVENTS))
+                kind = "import" if _imports_only(seed) else rng.choice(list(EXPECTED_EVENTS))
                 change = _change(project, slides, rng, f"w{seed}-{number}-{kind}", kind)
                 acknowledged.write(json.dumps(change) + "\n")
         status = 0
@@ -162,7 +170,8 @@ def test_sigkill_loses_no_acknowledged_change(tmp_path):
     rng = random.Random(20261204)
     acknowledged: list[dict] = []
     for seed in range(ROUNDS):
-        delay = rng.uniform(0, MAX_KILL_DELAY_S)
+        delay = rng.uniform(0, MAX_IMPORT_KILL_DELAY_S if _imports_only(seed)
+                            else MAX_KILL_DELAY_S)
         acknowledged += _kill_writer_at_random(folder, slides, seed, delay)
         _check_store(folder, acknowledged)
 
