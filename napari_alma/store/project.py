@@ -238,15 +238,16 @@ class Project:
         The id is derived from the fingerprint, never from the file name, so exports can
         carry it without revealing the patient or the file.
         """
-        row = self._connection.execute(
-            "SELECT slide_id FROM slides WHERE fingerprint=?", (fingerprint,)
-        ).fetchone()
-        if row:
-            with self.transaction() as db:
-                db.execute("UPDATE slides SET path=? WHERE slide_id=?", (str(path), row[0]))
-            return row[0]
         slide_id = "S-" + hashlib.sha256(fingerprint.encode()).hexdigest()[:10]
         with self.transaction() as db:
+            # Looked up under the write lock, so two windows opening a new slide at once
+            # register it once.
+            row = db.execute(
+                "SELECT slide_id FROM slides WHERE fingerprint=?", (fingerprint,)
+            ).fetchone()
+            if row:
+                db.execute("UPDATE slides SET path=? WHERE slide_id=?", (str(path), row[0]))
+                return row[0]
             db.execute(
                 "INSERT INTO slides (slide_id, path, fingerprint, mpp, mpp_source, rows, cols,"
                 " case_id, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

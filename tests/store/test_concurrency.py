@@ -152,3 +152,27 @@ def test_window_and_command_line_together(shared):
     assert cli.returncode == 0, errors
     assert "locked" not in errors
     assert list(table.loc[[5, 6], "class"]) == ["BLA", "BLA"]
+
+
+@needs_fork
+def test_two_processes_create_one_project(tmp_path):
+    folder = tmp_path / "new project"
+    children = []
+    for reader in ("ana", "luis"):
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                with Project(folder, timeout=20) as project:
+                    slide_id = project.register_slide("/data/a.tif", "fp-new", (50, 50))
+                    project.add_cell(slide_id, 5.0, 5.0, "BLA", reader=reader)
+                status = 0
+            finally:
+                os._exit(status)
+        children.append(pid)
+    statuses = [os.waitpid(pid, 0)[1] for pid in children]
+
+    assert statuses == [0, 0]
+    with Project(folder) as project:
+        events = project.events(project.slides()["slide_id"].iloc[0])
+    assert sorted(events["reader"]) == ["ana", "luis"]
