@@ -400,6 +400,9 @@ def _run_export(args) -> int:
     if args.format == "al":
         from napari_alma.learning.export import export_active_learning
 
+        if args.slide or args.identify:
+            raise ValueError("--slide and --identify do not apply to --format al, which "
+                             "exports every slide, named by its pseudonymous id only.")
         written = export_active_learning(project, args.out, reader=args.reader,
                                          overwrite=args.overwrite)
         _print(args, {"format": args.format, "out": str(written)}, f"Wrote {written}")
