@@ -18,7 +18,7 @@ from napari_alma.store.project import default_reader
 
 logger = logging.getLogger(__name__)
 
-EXPORT_FORMATS = ("al", "csv", "differential")
+EXPORT_FORMATS = ("al", "geojson", "coco", "csv", "parquet", "differential")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_open, _add_demo, _add_info, _add_predict, _add_label, _add_audit,
                 _add_finalise, _add_reopen, _add_case, _add_count, _add_report,
-                _add_export, _add_train, _add_agreement, _add_adjudicate):
+                _add_export, _add_import, _add_train, _add_agreement, _add_adjudicate):
         add(commands)
     return parser
 
@@ -339,9 +339,14 @@ def _run_audit(args) -> int:
     project = _open_project(args.project)
     slide_id = _slide_id(project, args.slide)
     events = project.events(slide_id, args.cell)
-    _print(args, {"slide_id": slide_id, "events": _records(events)},
-           events.fillna("").to_string(index=False) if len(events) else
-           f"{slide_id}: no events")
+    payload = {"slide_id": slide_id, "cell_id": args.cell, "events": _records(events)}
+    text = events.fillna("").to_string(index=False) if len(events) else f"{slide_id}: no events"
+    if args.cell is None:
+        slide_events = project.slide_events(slide_id)
+        payload["slide_events"] = _records(slide_events)
+        if len(slide_events):
+            text += "\n\nSlide events:\n" + slide_events.to_string(index=False)
+    _print(args, payload, text)
     return 0
 
 
@@ -581,31 +586,75 @@ def _add_export(commands) -> None:
     parser = commands.add_parser("export", help="export cells or counts")
     parser.add_argument("project")
     parser.add_argument("--format", required=True, choices=EXPORT_FORMATS,
-                        help="al: active-learning crops and labels; csv: one row per cell; "
-                        "differential: one row per slide and class")
+                        help="al: active-learning crops and labels; geojson: QuPath detections, "
+                        "one file per slide; coco: one COCO detection file; csv, parquet: one "
+                        "row per cell; differential: one row per slide and class")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--slide", action="append", default=None,
+                        help="export only this slide (id or path); repeat for more")
     parser.add_argument("--reader", default=None, help="export this reader's labels")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    parser.add_argument("--identify", action="store_true",
+                        help="also write each slide's file name and path, which may identify "
+                        "the patient (default: the pseudonymous slide id only)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing files")
     _add_json(parser)
     parser.set_defaults(handler=_run_export)
 
 
 def _run_export(args) -> int:
-    from napari_alma.store.exports import write_cell_csv, write_differential_csv
+    from napari_alma.store.exports import export_project
 
     project = _open_project(args.project)
     if args.format == "al":
         from napari_alma.learning.export import export_active_learning
 
+        if args.slide or args.identify:
+            raise ValueError("--slide and --identify do not apply to --format al, which "
+                             "exports every slide, named by its pseudonymous id only.")
         written = export_active_learning(project, args.out, reader=args.reader,
                                          overwrite=args.overwrite)
-    elif args.format == "csv":
-        _check_new_output(Path(args.out) / "cells.csv", args.overwrite)
-        written = write_cell_csv(project, Path(args.out), reader=args.reader)
-    else:
-        _check_new_output(Path(args.out) / "differential.csv", args.overwrite)
-        written = write_differential_csv(project, Path(args.out))
-    _print(args, {"format": args.format, "out": str(written)}, f"Wrote {written}")
+        _print(args, {"format": args.format, "out": str(written)}, f"Wrote {written}")
+        return 0
+    slides = [_slide_id(project, slide) for slide in args.slide] if args.slide else None
+    summary = export_project(project, args.format, args.out, reader=args.reader,
+                             slides=slides, identify=args.identify, overwrite=args.overwrite)
+    text = (f"Wrote {len(summary['files'])} file(s) to {summary['out']}: "
+            f"{summary['slides']} slide(s), {summary['cells']} cell(s)")
+    if summary["left_out"]:
+        text += f"; {summary['left_out']} cell(s) without a class left out of COCO"
+    _print(args, summary, text)
+    return 0
+
+
+def _add_import(commands) -> None:
+    parser = commands.add_parser(
+        "import", help="import cells and labels from GeoJSON, COCO, CSV or Parquet")
+    parser.add_argument("project")
+    parser.add_argument("--slide", required=True, help="slide id or path")
+    parser.add_argument("file", help="annotation file")
+    parser.add_argument("--format", default=None, choices=("geojson", "coco", "csv", "parquet"),
+                        help="file format (default: from the extension)")
+    parser.add_argument("--reader", default=None,
+                        help="reader recorded with the imported labels (default: system user)")
+    parser.add_argument("--ignore-slide-id", action="store_true",
+                        help="import even when the file names another slide")
+    _add_json(parser)
+    parser.set_defaults(handler=_run_import)
+
+
+def _run_import(args) -> int:
+    from napari_alma.store.imports import import_annotations
+
+    project = _open_project(args.project)
+    slide_id = _slide_id(project, args.slide)
+    summary = import_annotations(project, slide_id, args.file, file_format=args.format,
+                                 reader=args.reader, ignore_slide_id=args.ignore_slide_id)
+    text = (f"{slide_id}: {summary['cells_in_file']} cell(s) in {args.file}; "
+            f"{summary['added']} added, {summary['labelled']} labelled, "
+            f"{summary['unchanged']} unchanged (reader {summary['reader']})")
+    if summary["skipped_other_slides"]:
+        text += f"; {summary['skipped_other_slides']} row(s) of other slides skipped"
+    _print(args, {**summary, "file": args.file}, text)
     return 0
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from napari_alma.core.counting import CaseCount, Differential, count_case, count_differential
+from napari_alma.core.i18n import tr
 from napari_alma.core.scheme import ClassScheme, SchemeError, load_scheme
 from napari_alma.store.files import write_atomic
 from napari_alma.store.labels import (
@@ -29,6 +30,7 @@ from napari_alma.store.labels import (
     match_existing,
     unadjudicated_disagreements,
 )
+from napari_alma.store.locking import retry_busy, store_error_text
 from napari_alma.store.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION, SLIDE_ACTIONS
 
 logger = logging.getLogger(__name__)
@@ -65,11 +67,17 @@ class Project:
     scheme : ClassScheme, optional
         Class scheme used to validate labels; by default the one the project was created
         with (bone marrow for a new project).
+    timeout : float
+        Seconds a write waits for another window or command to finish its own before
+        :class:`StoreError` is raised.
     """
 
-    def __init__(self, folder: str | Path, scheme: ClassScheme | None = None):
+    def __init__(
+        self, folder: str | Path, scheme: ClassScheme | None = None, timeout: float = 30.0
+    ):
         self.folder = Path(folder)
         self.database_path = self.folder / DATABASE_NAME
+        self.timeout = float(timeout)
         self._connection = self._connect()
         self.scheme = scheme or load_scheme(self.get_meta("scheme") or "bone_marrow")
         if self.get_meta("scheme") is None:
@@ -83,26 +91,38 @@ class Project:
     def _connect(self) -> sqlite3.Connection:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.database_path, timeout=30.0, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=FULL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            version = self._stored_version(connection)
-            if version is not None and version > SCHEMA_VERSION:
-                connection.close()
-                raise StoreError(
-                    f"{self.database_path} was written by a newer napari-alma (store schema "
-                    f"{version}, this version reads up to {SCHEMA_VERSION}). "
-                    "Upgrade napari-alma."
-                )
-            if version is not None and version < SCHEMA_VERSION:
-                self._migrate(connection, version)
-            connection.executescript(SCHEMA)
+            connection = sqlite3.connect(
+                self.database_path, timeout=self.timeout, isolation_level=None
+            )
         except (OSError, sqlite3.Error) as err:
+            raise StoreError(tr("store_open_failed", database=self.database_path, error=err)) \
+                from err
+        try:
+            return retry_busy(lambda: self._prepare(connection), self.timeout,
+                              self.database_path)
+        except StoreError:
+            connection.close()
+            raise
+        except (OSError, sqlite3.Error) as err:
+            connection.close()
+            raise StoreError(tr("store_open_failed", database=self.database_path, error=err)) \
+                from err
+
+    def _prepare(self, connection: sqlite3.Connection) -> sqlite3.Connection:
+        """Set the connection's durability settings and bring the schema up to date."""
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        version = self._stored_version(connection)
+        if version is not None and version > SCHEMA_VERSION:
             raise StoreError(
-                f"Cannot open the project store {self.database_path}: {err}. "
-                "Check that the folder exists, is writable and is not on a full disk."
-            ) from err
+                f"{self.database_path} was written by a newer napari-alma (store schema "
+                f"{version}, this version reads up to {SCHEMA_VERSION}). "
+                "Upgrade napari-alma."
+            )
+        if version is not None and version < SCHEMA_VERSION:
+            self._migrate(connection, version)
+        connection.executescript(SCHEMA)
         self._check_schema_version(connection)
         return connection
 
@@ -155,24 +175,35 @@ class Project:
 
     @contextmanager
     def transaction(self):
-        """Run the block in one immediate transaction, committed (durably) on exit."""
+        """Run the block in one immediate transaction, committed (durably) on exit.
+
+        The write lock is taken at the start, waiting up to ``timeout`` seconds for another
+        writer, so what the block reads cannot change before it writes. Any SQLite failure
+        (busy, disk full, read-only) rolls the whole block back and raises
+        :class:`StoreError`.
+        """
         try:
-            self._connection.execute("BEGIN IMMEDIATE")
+            retry_busy(lambda: self._connection.execute("BEGIN IMMEDIATE"), self.timeout,
+                       self.database_path)
         except sqlite3.Error as err:
-            raise StoreError(f"Cannot write to {self.database_path}: {err}") from err
+            raise self._write_error(err) from err
         try:
             yield self._connection
-        except BaseException:
-            self._connection.execute("ROLLBACK")
-            raise
-        try:
             self._connection.execute("COMMIT")
         except sqlite3.Error as err:
+            self._rollback()
+            raise self._write_error(err) from err
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        # SQLite rolls some failures (a full disk, for one) back by itself.
+        if self._connection.in_transaction:
             self._connection.execute("ROLLBACK")
-            raise StoreError(
-                f"The change was not saved to {self.database_path}: {err}. "
-                "Nothing stored before was changed; free disk space or fix permissions and retry."
-            ) from err
+
+    def _write_error(self, err: sqlite3.Error) -> StoreError:
+        return StoreError(store_error_text(err, self.database_path, self.timeout))
 
     def close(self) -> None:
         """Close the database connection."""
@@ -214,15 +245,16 @@ class Project:
         The id is derived from the fingerprint, never from the file name, so exports can
         carry it without revealing the patient or the file.
         """
-        row = self._connection.execute(
-            "SELECT slide_id FROM slides WHERE fingerprint=?", (fingerprint,)
-        ).fetchone()
-        if row:
-            with self.transaction() as db:
-                db.execute("UPDATE slides SET path=? WHERE slide_id=?", (str(path), row[0]))
-            return row[0]
         slide_id = "S-" + hashlib.sha256(fingerprint.encode()).hexdigest()[:10]
         with self.transaction() as db:
+            # Looked up under the write lock, so two windows opening a new slide at once
+            # register it once.
+            row = db.execute(
+                "SELECT slide_id FROM slides WHERE fingerprint=?", (fingerprint,)
+            ).fetchone()
+            if row:
+                db.execute("UPDATE slides SET path=? WHERE slide_id=?", (str(path), row[0]))
+                return row[0]
             db.execute(
                 "INSERT INTO slides (slide_id, path, fingerprint, mpp, mpp_source, rows, cols,"
                 " case_id, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -438,6 +470,8 @@ class Project:
         now = utc_now()
         with self.transaction() as db:
             check_writable(db, slide_id)
+            # Read inside the write transaction, so another window's change made meanwhile
+            # is the "old" class recorded here, never lost.
             states = current_states(db, slide_id, cell_ids, reader)
             missing = sorted(set(cell_ids) - set(states))
             if missing:
@@ -516,18 +550,35 @@ class Project:
         """
         slide = self.slide(slide_id)
         reader = reader or slide["primary_reader"]
+        # Only the columns the table needs leave SQLite: building a Python object per value
+        # is most of the time on a slide of a million cells.
         cells = pd.read_sql_query(
-            "SELECT * FROM cells WHERE slide_id=? ORDER BY cell_id", self._connection,
-            params=(slide_id,),
+            "SELECT cell_id, row, col, source FROM cells WHERE slide_id=? ORDER BY cell_id",
+            self._connection, params=(slide_id,),
         )
-        predictions = pd.read_sql_query(
-            "SELECT * FROM predictions WHERE slide_id=? ORDER BY created_at", self._connection,
-            params=(slide_id,),
+        cells.insert(0, "slide_id", slide_id)
+        table = derive_cell_table(
+            cells, self._newest_predictions(slide_id), self.events(slide_id), reader,
+            slide["mpp"],
         )
-        table = derive_cell_table(cells, predictions, self.events(slide_id), reader, slide["mpp"])
         if not include_deleted:
             table = table[~table["deleted"]].reset_index(drop=True)
         return table
+
+    def _newest_predictions(self, slide_id: str) -> pd.DataFrame:
+        """Return each cell's newest prediction row, chosen in SQL.
+
+        With ``max()`` in an aggregate query, SQLite takes the other (bare) columns from the
+        row holding the maximum ("Bare columns in an aggregate query", sqlite.org/lang_select),
+        so one pass over the primary-key index picks the rows and only those leave SQLite.
+        """
+        newest = pd.read_sql_query(
+            "SELECT cell_id, model_version, class, confidence, probabilities, bald,"
+            " MAX(created_at) AS created_at FROM predictions WHERE slide_id=? GROUP BY cell_id",
+            self._connection, params=(slide_id,),
+        )
+        newest.insert(0, "slide_id", slide_id)
+        return newest
 
     def count(
         self, slide_id: str, reader: str | None = None, labelled_only: bool = False,
