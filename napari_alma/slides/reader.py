@@ -35,7 +35,7 @@ _MAGIC_BYTES = (
 )
 
 
-def open_slide(path: Path | str) -> Slide:
+def open_slide(path: Path | str, overview_levels: bool = True) -> Slide:
     """Open a slide file or OME-Zarr folder lazily.
 
     Parameters
@@ -44,6 +44,9 @@ def open_slide(path: Path | str) -> Slide:
         A JPEG, PNG or TIFF file (plain, tiled pyramidal, OME-TIFF, Aperio SVS and the
         other flavours tifffile reads), or an OME-Zarr folder (NGFF 0.4 on Zarr v2,
         NGFF 0.5 on Zarr v3).
+    overview_levels : bool, optional
+        Append computed overview levels when the file stores too few (the default).
+        False returns the stored levels only.
 
     Returns
     -------
@@ -62,7 +65,8 @@ def open_slide(path: Path | str) -> Slide:
     path = Path(path)
     slide = _open_stored_levels(path)
     _check_has_pixels(slide)
-    slide.levels = add_overview_levels(slide.levels)
+    if overview_levels:
+        slide.levels = add_overview_levels(slide.levels)
     logger.debug(
         "Opened %s as %s: %d levels, level 0 %s, %s µm/px",
         path,

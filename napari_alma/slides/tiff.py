@@ -75,7 +75,20 @@ def _slide_from_tiff(path: Path, tif) -> Slide:
     page = tif.series[0].pages[0]
     mpp = plausible_mpp(_tiff_mpp(tif, page, file_format), f"{path} metadata")
     public, private = split_private(_tiff_fields(tif, page, file_format))
+    associated = _associated_images(tif, {index for index, _ in sources})
+    if associated:
+        # Label and macro photographs can show the patient's name or barcode.
+        private["associated_images"] = associated
     return Slide(path, levels, mpp, file_format, public, private, resources=[tif])
+
+
+def _associated_images(tif, level_series: set[int]) -> dict:
+    """Return {series name: shape} of the series that are not pyramid levels."""
+    return {
+        series.name or f"series {index}": list(series.shape)
+        for index, series in enumerate(tif.series)
+        if index not in level_series
+    }
 
 
 def _level_sources(tif) -> list[tuple[int, int]]:
