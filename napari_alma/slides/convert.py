@@ -187,6 +187,9 @@ def _create_array(group, name: str, shape: tuple, samples: int | None, dtype):
         "dtype": dtype,
         "compressors": [BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")],
         "fill_value": 0,
+        # Every chunk is written, even one equal to the fill value, so that the reader
+        # can tell a complete store from an incomplete copy.
+        "config": {"write_empty_chunks": True},
     }
     if samples is None:
         return group.create_array(name, shape=shape, chunks=(CHUNK_SIDE, CHUNK_SIDE),

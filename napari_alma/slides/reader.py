@@ -109,12 +109,25 @@ def _open_stored_levels(path: Path) -> Slide:
         raise cannot_open(
             path, "the file is empty (0 bytes)", "Copy the file again from its source."
         )
+    _check_readable(path)
     file_format = sniff_format(path)
     if file_format == "tiff":
         return open_tiff(path)
     if file_format is not None:
         return open_raster(path, file_format)
     raise cannot_open(path, _foreign_problem(path), "Pass a TIFF, SVS, JPEG or PNG file.")
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError as err:
+        raise cannot_open(
+            path,
+            "permission denied: your user account may not read the file",
+            "Ask the owner of the file for read access, or copy it to a folder of yours.",
+        ) from err
 
 
 def _foreign_problem(path: Path) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 
 from napari_alma.slides.axes import to_image_layout
 from napari_alma.slides.metadata import length_in_micrometres, plausible_mpp, split_private
-from napari_alma.slides.slide import Slide, cannot_open
+from napari_alma.slides.slide import Slide, SlideError, cannot_open
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,10 @@ def _slide_from_tiff(path: Path, tif) -> Slide:
         raise cannot_open(path, "the TIFF file contains no image", _REMEDY_DAMAGED)
     sources = _level_sources(tif)
     _check_complete(path, [tif.series[index].levels[level] for index, level in sources])
-    levels = [_level_array(tif, path, index, level) for index, level in sources]
+    levels = [
+        _level_array(tif, path, index, level, number)
+        for number, (index, level) in enumerate(sources)
+    ]
     file_format = _tiff_format(tif)
     page = tif.series[0].pages[0]
     mpp = plausible_mpp(_tiff_mpp(tif, page, file_format), f"{path} metadata")
@@ -138,13 +141,61 @@ def _check_complete(path: Path, level_series: list) -> None:
                 )
 
 
-def _level_array(tif, path: Path, series_index: int, level: int):
+def _level_array(tif, path: Path, series_index: int, level: int, number: int):
     import dask.array as da
     import zarr
 
     store = tif.aszarr(series=series_index, level=level)
-    array = da.from_zarr(zarr.open_array(store, mode="r"))
-    return to_image_layout(array, tif.series[series_index].levels[level].axes, path)
+    stored = zarr.open_array(store, mode="r")
+    axes = tif.series[series_index].levels[level].axes
+    checked = _CheckedTiles(stored, path, number, axes)
+    array = da.from_array(
+        checked,
+        chunks=stored.chunks,
+        asarray=False,
+        lock=False,
+        meta=np.empty((0,) * stored.ndim, dtype=stored.dtype),
+        name=f"tiff-{da.core.tokenize(str(path), path.stat().st_mtime_ns, series_index, level)}",
+    )
+    return to_image_layout(array, axes, path)
+
+
+class _CheckedTiles:
+    """Array-like view of a stored level that names the file when a tile cannot be decoded.
+
+    tifffile decodes tiles only when a region is read, so damaged tile data (a corrupt
+    JPEG tile) surfaces long after opening, inside napari's slicing thread. The error then
+    names the file, the level and the pixel rows and columns.
+    """
+
+    def __init__(self, array, path: Path, level: int, axes: str):
+        self.array = array
+        self.path = path
+        self.level = level
+        self.axes = axes.upper()
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.ndim = array.ndim
+
+    def __getitem__(self, index):
+        try:
+            return self.array[index]
+        except (RuntimeError, ValueError, OSError, struct.error) as err:
+            raise SlideError(
+                f"Cannot read {self.path}: the image data of level {self.level} in "
+                f"{self._region(index)} are damaged ({type(err).__name__}: {err}). "
+                f"{_REMEDY_DAMAGED}",
+                self.path,
+            ) from err
+
+    def _region(self, index) -> str:
+        index = index if isinstance(index, tuple) else (index,)
+        ranges = {}
+        for axis, item in zip(self.axes, index):
+            if isinstance(item, slice) and axis in "YX":
+                stop = self.shape[self.axes.index(axis)] if item.stop is None else item.stop
+                ranges[axis] = f"{item.start or 0}-{stop - 1}"
+        return f"rows {ranges.get('Y', '?')}, columns {ranges.get('X', '?')}"
 
 
 def _tiff_format(tif) -> str:
