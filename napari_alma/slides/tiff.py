@@ -25,6 +25,7 @@ _FORMAT_FLAGS = (
     ("philips", "philips-tiff"),
 )
 _RESOLUTION_UNIT_UM = {2: 25400.0, 3: 10000.0}  # TIFF ResolutionUnit: 2 inch, 3 centimetre
+_NDPI_MAGNIFICATION = 65421
 _BASELINE_TAGS = ("Software", "Make", "Model", "DateTime", "Artist", "HostComputer")
 _REMEDY_DAMAGED = "Copy the file again from the scanner or its source."
 
@@ -98,7 +99,7 @@ def _level_sources(tif) -> list[tuple[int, int]]:
     """Return (series index, level index) per pyramid level, full resolution first."""
     main = tif.series[0]
     if len(main.levels) > 1:
-        return [(0, level) for level in range(len(main.levels))]
+        return [(0, level) for level in range(_stored_level_count(main))]
     sources = [(0, 0)]
     if _tiff_format(tif) != "tiff":
         return sources  # vendor files keep labels and thumbnails in the other series
@@ -109,15 +110,33 @@ def _level_sources(tif) -> list[tuple[int, int]]:
     return sources
 
 
+def _stored_level_count(series) -> int:
+    """Return how many of a series' levels are pyramid levels.
+
+    NDPI macro and map pages, which Hamamatsu marks with a negative magnification (tag
+    65421), end the pyramid even where tifffile lists them as levels.
+    """
+    for index, level in enumerate(series.levels):
+        magnification = level.keyframe.tags.valueof(_NDPI_MAGNIFICATION)
+        if magnification is not None and magnification < 0:
+            return max(index, 1)
+    return len(series.levels)
+
+
 def _is_reduced_copy(previous, candidate) -> bool:
-    # Pages written one after the other without SubIFDs or the reduced-image flag come
-    # back as separate series. One counts as the next level when it has the same axes and
-    # dtype and shrinks both sides by the same integer factor (rounded either way).
+    # tifffile groups levels only for sampling factors 2, 3 and 4, so other pyramids come
+    # back as separate series. A series counts as the next level when it has the same axes
+    # and dtype and shrinks both sides by the same factor, to within one pixel. The factor
+    # must be a whole number unless the page is marked as a reduced image (SubIFD or
+    # NewSubfileType 1), because an unmarked page of another size may be a label image.
     if candidate.axes != previous.axes or candidate.dtype != previous.dtype:
         return False
     sides = [previous.axes.index("Y"), previous.axes.index("X")]
-    factor = round(previous.shape[sides[0]] / max(candidate.shape[sides[0]], 1))
-    if factor < 2:
+    factor = previous.shape[sides[0]] / max(candidate.shape[sides[0]], 1)
+    marked = candidate.keyframe.is_reduced or candidate.keyframe.is_subifd
+    if not marked:
+        factor = round(factor)
+    if factor < (1.1 if marked else 2):
         return False
     return all(abs(previous.shape[axis] / factor - candidate.shape[axis]) <= 1 for axis in sides)
 
@@ -211,7 +230,28 @@ def _tiff_mpp(tif, page, file_format: str) -> float | None:
     if file_format == "svs":
         mpp = _svs_fields(page.description).get("MPP")
         return float(mpp) if isinstance(mpp, (int, float)) else None
+    if file_format == "philips-tiff":
+        return _philips_mpp(tif.philips_metadata) or _resolution_mpp(page)
     return _resolution_mpp(page)
+
+
+def _philips_mpp(xml: str | None) -> float | None:
+    """Return µm/px from the first DICOM_PIXEL_SPACING (row and column spacing in mm)."""
+    if not xml:
+        return None
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError as err:
+        logger.warning("Ignoring unreadable Philips XML: %s", err)
+        return None
+    for element in root.iter("Attribute"):
+        if element.attrib.get("Name") == "DICOM_PIXEL_SPACING" and element.text:
+            values = element.text.replace('"', " ").split()
+            try:
+                return float(values[-1]) * 1000.0
+            except (IndexError, ValueError):
+                return None
+    return None
 
 
 def _resolution_mpp(page) -> float | None:
