@@ -2,11 +2,12 @@
 
 ``python -m benchmarks open [--sides 4000 20000 80000] [--cache out/bench-cache] [--runs 5]``
 
-Slides are built once into the cache folder (kept between runs): a 2048 x 2048 mosaic of
-four real SegPC bone-marrow fields is repeated over the whole level 0, each level is the
-2^k block mean of that mosaic, repeated likewise, and every 512 x 512 tile is stored as
-JPEG (quality 90) in SubIFDs. Identical tiles are encoded once, so even the 80k slide is
-written in seconds, while every tile a reader decodes is real marrow texture.
+Slides are built once into the cache folder and kept between runs. A 2048 x 2048 mosaic of
+four real SegPC bone-marrow fields is repeated over the whole level 0. Level k repeats the
+2^k block mean of that mosaic in the same way. Every 512 x 512 tile is stored as JPEG
+(quality 90), with the reduced levels in SubIFDs. Identical tiles are encoded once, so even
+the 80k slide is written in seconds, while every tile a reader decodes is real marrow
+texture.
 
 Three readers open each slide, each run in a fresh Python process so that the peak
 resident memory (RSS) belongs to that reader alone:

@@ -3,6 +3,10 @@
 The store is written into a hidden sibling folder and renamed into place only when every
 level and the metadata are complete. An error or an interruption (Ctrl+C) removes the
 partial folder, so no readable-but-incomplete store is left behind.
+
+A converted store was checked by hand with ome-zarr 0.18 and napari-ome-zarr 0.10, which
+both open it, and with ome-zarr-models 1.7, which validates it as NGFF 0.5. Those packages
+are not dependencies, so the tests check the metadata fields themselves.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ NGFF_VERSION = "0.5"
 #: Chunk side (rows and columns) of every written level, in pixels of that level.
 CHUNK_SIDE = 512
 #: Levels are added by 2x2 block means until both sides of the coarsest are at most this.
-SMALLEST_SIDE = 512
+COARSEST_MAX_SIDE = 512
 #: Upper bound on the pixels held in memory at once while copying a level, in bytes.
 BAND_BYTES = 64 << 20
 
@@ -45,7 +49,7 @@ def convert_to_ome_zarr(
 
     The stored levels of ``source`` are copied pixel for pixel. Coarser levels, each the
     2x2 block mean of the previous one, follow until both sides are at most
-    ``SMALLEST_SIDE``. Each dataset's scale and translation place its pixel centres on
+    ``COARSEST_MAX_SIDE``. Each dataset's scale and translation place its pixel centres on
     the level-0 grid exactly as ``Slide.level_scale_translate`` does, in micrometres when
     the slide's µm/px is known, else in level-0 pixels without a unit.
 
@@ -145,10 +149,10 @@ def planned_shapes(stored: list[tuple[int, int]]) -> list[tuple[int, int]]:
     -------
     list of (rows, cols)
         ``stored`` followed by ``(rows // 2, cols // 2)`` steps until both sides are at
-        most ``SMALLEST_SIDE``, or a side would drop below one pixel.
+        most ``COARSEST_MAX_SIDE``, or a side would drop below one pixel.
     """
     shapes = [tuple(int(side) for side in shape) for shape in stored]
-    while max(shapes[-1]) > SMALLEST_SIDE and min(shapes[-1]) >= 2:
+    while max(shapes[-1]) > COARSEST_MAX_SIDE and min(shapes[-1]) >= 2:
         shapes.append((shapes[-1][0] // 2, shapes[-1][1] // 2))
     return shapes
 

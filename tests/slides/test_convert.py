@@ -14,7 +14,7 @@ import zarr
 from napari_alma.slides import open_slide
 from napari_alma.slides.convert import (
     CHUNK_SIDE,
-    SMALLEST_SIDE,
+    COARSEST_MAX_SIDE,
     convert_to_ome_zarr,
     planned_shapes,
 )
@@ -184,8 +184,8 @@ def test_interrupt_leaves_nothing(tmp_path, pyramid_tiff):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_planned_shapes_stop_at_smallest_side():
+def test_planned_shapes_stop_small():
     shapes = planned_shapes([(5000, 3001)])
     assert shapes[1] == (2500, 1500)
-    assert max(shapes[-1]) <= SMALLEST_SIDE
-    assert max(shapes[-2]) > SMALLEST_SIDE
+    assert max(shapes[-1]) <= COARSEST_MAX_SIDE
+    assert max(shapes[-2]) > COARSEST_MAX_SIDE

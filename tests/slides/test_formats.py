@@ -2,8 +2,8 @@
 
 No real NDPI or Philips file is in the test data, so these tests write the closest
 structure tifffile can: the tags and page order that tifffile uses to recognise each
-vendor, with pixels derived from the real SegPC mosaic of conftest (a pyramid made by
-subsampling it, plus label, macro and extra focal-plane pages).
+vendor. The pixels are derived from the real SegPC mosaic of conftest. The pyramid levels
+subsample it, and the label, macro and extra focal-plane pages are crops or inverses of it.
 """
 
 import numpy as np

@@ -69,19 +69,19 @@ def test_open_notifies_missing_pixel_size(make_napari_viewer, field_path, tmp_pa
                                           monkeypatch):
     import napari.utils.notifications as notifications
 
-    shown = []
-    monkeypatch.setattr(notifications, "show_warning", shown.append)
+    warnings_shown = []
+    monkeypatch.setattr(notifications, "show_warning", warnings_shown.append)
     session = open_in_viewer(make_napari_viewer(), field_path, tmp_path / "p", predict=False)
-    assert any("Pixel size" in message for message in shown)
+    assert any("Pixel size" in message for message in warnings_shown)
     session.project.close()
 
 
 def test_spanish_notice(make_napari_viewer, field_path, tmp_path, monkeypatch):
     import napari.utils.notifications as notifications
 
-    shown = []
+    warnings_shown = []
     monkeypatch.setenv("ALMA_LANG", "es")
-    monkeypatch.setattr(notifications, "show_warning", shown.append)
+    monkeypatch.setattr(notifications, "show_warning", warnings_shown.append)
     session = open_in_viewer(make_napari_viewer(), field_path, tmp_path / "p", predict=False)
-    assert any("Tamaño de píxel" in message for message in shown)
+    assert any("Tamaño de píxel" in message for message in warnings_shown)
     session.project.close()
