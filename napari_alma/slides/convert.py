@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,7 +91,9 @@ def convert_to_ome_zarr(
     partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial",
                                     dir=target.parent))
     try:
-        shapes = _write_store(slide, partial / "store", include_private, progress)
+        with _DeferredInterrupt() as interrupt:
+            counter_options = {"progress": progress, "interrupt": interrupt}
+            shapes = _write_store(slide, partial / "store", include_private, counter_options)
         _move_into_place(partial / "store", target, overwrite)
     finally:
         slide.close()
@@ -102,6 +106,39 @@ def convert_to_ome_zarr(
         "ngff_version": NGFF_VERSION,
         "private_metadata_copied": include_private,
     }
+
+
+class _DeferredInterrupt:
+    """Defer Ctrl+C until the chunk being written is complete, then raise KeyboardInterrupt.
+
+    zarr writes chunks from its own I/O thread. An interrupt raised while the main thread
+    waits for a write let that write finish after the partial folder was removed, which
+    created the folder again. A second Ctrl+C interrupts at once. Outside the main thread,
+    where signal handlers cannot be set, nothing changes.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+
+    def __enter__(self) -> _DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._request)
+        return self
+
+    def _request(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if Ctrl+C was pressed since entering."""
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc_info) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def _check_target(source: Path, target: Path, overwrite: bool) -> None:
@@ -121,12 +158,12 @@ def _check_target(source: Path, target: Path, overwrite: bool) -> None:
         )
 
 
-def _write_store(slide: Slide, folder: Path, include_private: bool, progress) -> list:
+def _write_store(slide: Slide, folder: Path, include_private: bool, counter_options: dict) -> list:
     import zarr
 
     group = zarr.open_group(folder, mode="w", zarr_format=3)
     shapes = planned_shapes([level.shape[:2] for level in slide.levels])
-    counter = _PixelCounter(shapes, progress)
+    counter = _PixelCounter(shapes, **counter_options)
     arrays = []
     for index in range(len(shapes)):
         level = slide.levels[index] if index < len(slide.levels) else _halve(arrays[-1])
@@ -210,14 +247,20 @@ def _band_columns(samples: int, itemsize: int) -> int:
 
 
 class _PixelCounter:
-    """Turn written pixel counts into ``progress(fraction, message)`` calls."""
+    """Progress of a conversion, in pixels written.
 
-    def __init__(self, shapes: list, progress: Progress | None):
+    Each ``advance`` calls ``progress(fraction, message)`` and, after Ctrl+C, raises
+    KeyboardInterrupt at that chunk boundary.
+    """
+
+    def __init__(self, shapes: list, progress: Progress | None, interrupt: _DeferredInterrupt):
         self.total = sum(rows * cols for rows, cols in shapes)
         self.done = 0
         self.progress = progress
+        self.interrupt = interrupt
 
     def advance(self, pixels: int, level: str) -> None:
+        self.interrupt.check()
         self.done += pixels
         if self.progress is not None:
             self.progress(self.done / self.total, f"level {level}")

@@ -189,3 +189,21 @@ def test_planned_shapes_stop_small():
     assert shapes[1] == (2500, 1500)
     assert max(shapes[-1]) <= COARSEST_MAX_SIDE
     assert max(shapes[-2]) > COARSEST_MAX_SIDE
+
+
+def test_ctrl_c_stops_between_chunks(tmp_path, pyramid_tiff):
+    import signal
+
+    fractions = []
+
+    def press_ctrl_c_once(fraction, message):
+        fractions.append(fraction)
+        if len(fractions) == 1:
+            signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        convert_to_ome_zarr(pyramid_tiff[0], tmp_path / "cut.ome.zarr",
+                            progress=press_ctrl_c_once)
+    assert len(fractions) == 1
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
