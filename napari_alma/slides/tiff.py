@@ -71,9 +71,11 @@ def _slide_from_tiff(path: Path, tif) -> Slide:
         raise cannot_open(path, "the TIFF file contains no image", _REMEDY_DAMAGED)
     sources = _level_sources(tif)
     _check_complete(path, [tif.series[index].levels[level] for index, level in sources])
+    stored = _stored_arrays(tif, sources)
+    version = path.stat().st_mtime_ns
     levels = [
-        _level_array(tif, path, index, level, number)
-        for number, (index, level) in enumerate(sources)
+        _level_array(array, path, tif.series[index].levels[level].axes, number, version)
+        for number, (array, (index, level)) in enumerate(zip(stored, sources))
     ]
     file_format = _tiff_format(tif)
     page = tif.series[0].pages[0]
@@ -160,13 +162,22 @@ def _check_complete(path: Path, level_series: list) -> None:
                 )
 
 
-def _level_array(tif, path: Path, series_index: int, level: int, number: int):
-    import dask.array as da
+def _stored_arrays(tif, sources: list[tuple[int, int]]) -> list:
+    """Open the zarr array of each level; one multiscale store serves a series' levels."""
     import zarr
 
-    store = tif.aszarr(series=series_index, level=level)
-    stored = zarr.open_array(store, mode="r")
-    axes = tif.series[series_index].levels[level].axes
+    if len(sources) > 1 and all(index == 0 for index, _ in sources):
+        group = zarr.open_group(tif.aszarr(series=0), mode="r")
+        return [group[str(level)] for _, level in sources]
+    return [
+        zarr.open_array(tif.aszarr(series=index, level=level), mode="r")
+        for index, level in sources
+    ]
+
+
+def _level_array(stored, path: Path, axes: str, number: int, version: int):
+    import dask.array as da
+
     checked = _CheckedTiles(stored, path, number, axes)
     array = da.from_array(
         checked,
@@ -174,7 +185,7 @@ def _level_array(tif, path: Path, series_index: int, level: int, number: int):
         asarray=False,
         lock=False,
         meta=np.empty((0,) * stored.ndim, dtype=stored.dtype),
-        name=f"tiff-{da.core.tokenize(str(path), path.stat().st_mtime_ns, series_index, level)}",
+        name=f"tiff-{da.core.tokenize(str(path), version, number)}",
     )
     return to_image_layout(array, axes, path)
 
