@@ -20,8 +20,9 @@ resident memory (RSS) belongs to that reader alone:
 "First frame" is the pixels a viewer needs to show the whole slide on a 1024-pixel
 canvas: the first level with both sides at most 1024, computed. For the built-in reader,
 whose data is one in-memory level, it is that level subsampled to the same size.
-Each record gives the best time of ``--runs`` processes and the largest peak RSS above the
-process's RSS after its imports, then the ratios against the lazy baseline.
+Each record gives the best and the median time of ``--runs`` processes and the largest
+peak RSS above the process's RSS after its imports, then the ratios against the lazy
+baseline.
 """
 
 from __future__ import annotations
@@ -161,6 +162,8 @@ def _measure_side(path: Path, side: int, runs: int) -> dict:
         figures = record[reader]
         if "seconds" in figures:
             figures["time_ratio_to_lazy"] = figures["seconds"] / baseline["seconds"]
+            figures["median_time_ratio_to_lazy"] = (figures["median_seconds"]
+                                                    / baseline["median_seconds"])
             figures["memory_ratio_to_lazy"] = (figures["peak_rss_above_imports_mb"]
                                                / baseline["peak_rss_above_imports_mb"])
     return record
@@ -185,8 +188,10 @@ def _available_bytes() -> int:
 
 
 def _summary(results: list[dict]) -> dict:
+    seconds = [result["seconds"] for result in results]
     return {
-        "seconds": min(result["seconds"] for result in results),
+        "seconds": min(seconds),
+        "median_seconds": float(np.median(seconds)),
         "peak_rss_above_imports_mb": max(result["peak_rss_above_imports_mb"]
                                          for result in results),
         "peak_rss_mb": max(result["peak_rss_mb"] for result in results),
