@@ -204,11 +204,7 @@ def _slide_info(slide, show_private: bool) -> dict:
         "shape": list(slide.shape),
         "dtype": str(slide.levels[0].dtype),
         "rgb": slide.rgb,
-        "levels": [{"shape": list(level.shape), "downsample": downsample,
-                    "scale": scale.tolist(), "translate": translate.tolist()}
-                   for level, downsample, (scale, translate) in zip(
-                       slide.levels, slide.downsamples,
-                       (slide.level_scale_translate(i) for i in range(len(slide.levels))))],
+        "levels": [_level_info(slide, index) for index in range(len(slide.levels))],
         "metadata": metadata,
         "private_fields_hidden": 0 if show_private else len(slide.private_metadata),
     }
@@ -216,6 +212,13 @@ def _slide_info(slide, show_private: bool) -> dict:
         info["path"] = str(slide.path)
         info["private_metadata"] = slide.private_metadata
     return info
+
+
+def _level_info(slide, index: int) -> dict:
+    """Return a level's shape, downsample and placement on the level-0 pixel grid."""
+    scale, translate = slide.level_scale_translate(index)
+    return {"shape": list(slide.levels[index].shape), "downsample": slide.downsamples[index],
+            "scale": scale.tolist(), "translate": translate.tolist()}
 
 
 def _info_text(info: dict) -> str:

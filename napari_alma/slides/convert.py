@@ -87,17 +87,17 @@ def convert_to_ome_zarr(
     """
     source, target = Path(source), Path(target)
     _check_target(source, target, overwrite)
-    slide = open_slide(source, overview_levels=False)
-    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial",
-                                    dir=target.parent))
-    try:
-        with _DeferredInterrupt() as interrupt:
-            counter_options = {"progress": progress, "interrupt": interrupt}
-            shapes = _write_store(slide, partial / "store", include_private, counter_options)
-        _move_into_place(partial / "store", target, overwrite)
-    finally:
-        slide.close()
-        shutil.rmtree(partial, ignore_errors=True)
+    with open_slide(source, overview_levels=False) as slide:
+        shapes = planned_shapes([level.shape[:2] for level in slide.levels])
+        partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial",
+                                        dir=target.parent))
+        try:
+            with _DeferredInterrupt() as interrupt:
+                counter = _PixelCounter(shapes, progress, interrupt)
+                _write_store(slide, partial / "store", shapes, counter, include_private)
+            _move_into_place(partial / "store", target, overwrite)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
     logger.info("Wrote %s: %d levels from %s", target, len(shapes), source)
     return {
         "target": str(target),
@@ -111,10 +111,10 @@ def convert_to_ome_zarr(
 class _DeferredInterrupt:
     """Defer Ctrl+C until the chunk being written is complete, then raise KeyboardInterrupt.
 
-    zarr writes chunks from its own I/O thread. An interrupt raised while the main thread
-    waits for a write let that write finish after the partial folder was removed, which
-    created the folder again. A second Ctrl+C interrupts at once. Outside the main thread,
-    where signal handlers cannot be set, nothing changes.
+    zarr writes chunks from its own I/O thread. If KeyboardInterrupt were raised while the
+    main thread waits for a write, that write could finish after the partial folder is
+    removed and create it again. A second Ctrl+C interrupts at once. Outside the main
+    thread, where signal handlers cannot be set, Ctrl+C is not deferred.
     """
 
     def __init__(self):
@@ -158,12 +158,11 @@ def _check_target(source: Path, target: Path, overwrite: bool) -> None:
         )
 
 
-def _write_store(slide: Slide, folder: Path, include_private: bool, counter_options: dict) -> list:
+def _write_store(slide: Slide, folder: Path, shapes: list, counter: _PixelCounter,
+                 include_private: bool) -> None:
     import zarr
 
     group = zarr.open_group(folder, mode="w", zarr_format=3)
-    shapes = planned_shapes([level.shape[:2] for level in slide.levels])
-    counter = _PixelCounter(shapes, **counter_options)
     arrays = []
     for index in range(len(shapes)):
         level = slide.levels[index] if index < len(slide.levels) else _halve(arrays[-1])
@@ -171,7 +170,6 @@ def _write_store(slide: Slide, folder: Path, include_private: bool, counter_opti
     # NOTE: the OME metadata is written last, so that even the partial folder is not
     # recognised as an image before every level is complete.
     group.attrs.update(_attributes(slide, shapes, include_private))
-    return shapes
 
 
 def planned_shapes(stored: list[tuple[int, int]]) -> list[tuple[int, int]]:
