@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 #: File name endings this package reads, lower case. OME-Zarr folders are found by
 #: their metadata, whatever their name.
-SUFFIXES = (".tif", ".tiff", ".svs", ".btf", ".tf8", ".jpg", ".jpeg", ".png")
+SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".bif", ".btf", ".tf8", ".jpg", ".jpeg",
+            ".png")
 
 _MAGIC_BYTES = (
     (b"II*\x00", "tiff"),

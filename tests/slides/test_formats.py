@@ -51,6 +51,16 @@ def test_ndpi_like_levels(tmp_path, mosaic):
                                mosaic[:: 2**level, :: 2**level])
 
 
+@pytest.mark.parametrize("suffix", [".ndpi", ".scn", ".bif"])
+def test_napari_reader_takes_vendor_names(tmp_path, mosaic, suffix):
+    from napari_alma.slides.napari_reader import napari_get_reader, read_slides
+
+    # tifffile reads a file named .ndpi with NDPI's 64-bit offsets, which its writer
+    # cannot produce, so only the cheap check is run on these names.
+    path = write_ndpi_like(tmp_path / f"slide{suffix}", mosaic, mosaic[:300, :900])
+    assert napari_get_reader(str(path)) is read_slides
+
+
 def test_ndpi_macro_never_a_level(tmp_path, mosaic):
     # A macro page whose size happens to be an exact reduction of the pyramid.
     path = write_ndpi_like(tmp_path / "slide.ndpi.tif", mosaic, mosaic[::8, ::8])
