@@ -92,12 +92,13 @@ def test_slide_error_is_value_error():
     assert issubclass(SlideError, ValueError)
 
 
-def test_missing_zarr_chunk(tmp_path, ome_zarr_v3):
-    path = shutil.copytree(ome_zarr_v3[0], tmp_path / "copy.ome.zarr")
-    chunk = next(path.joinpath("1", "c").rglob("*"))
-    while chunk.is_dir():
-        chunk = next(chunk.iterdir())
-    chunk.unlink()
+@pytest.mark.parametrize("fixture", ["ome_zarr_v3", "ome_zarr_v2"])
+def test_missing_zarr_chunk(tmp_path, request, fixture):
+    source = request.getfixturevalue(fixture)[0]
+    path = shutil.copytree(source, tmp_path / "copy.ome.zarr")
+    chunks = [item for item in (path / "1").rglob("*")
+              if item.is_file() and not item.name.startswith(".") and item.name != "zarr.json"]
+    chunks[0].unlink()
     with pytest.raises(SlideError, match="chunks of dataset '1' are missing") as caught:
         open_slide(path)
     assert str(path) in str(caught.value)
