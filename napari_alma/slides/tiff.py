@@ -26,6 +26,7 @@ _FORMAT_FLAGS = (
 )
 _RESOLUTION_UNIT_UM = {2: 25400.0, 3: 10000.0}  # TIFF ResolutionUnit: 2 inch, 3 centimetre
 _NDPI_MAGNIFICATION = 65421
+_NDPI_Z_OFFSET = 65422
 _BASELINE_TAGS = ("Software", "Make", "Model", "DateTime", "Artist", "HostComputer")
 _REMEDY_DAMAGED = "Copy the file again from the scanner or its source."
 
@@ -74,7 +75,7 @@ def _slide_from_tiff(path: Path, tif) -> Slide:
     stored = _stored_arrays(tif, sources)
     version = path.stat().st_mtime_ns
     levels = [
-        _level_array(array, path, tif.series[index].levels[level].axes, number, version)
+        _level_array(array, path, tif.series[index].levels[level], number, version)
         for number, (array, (index, level)) in enumerate(zip(stored, sources))
     ]
     file_format = _tiff_format(tif)
@@ -175,9 +176,10 @@ def _stored_arrays(tif, sources: list[tuple[int, int]]) -> list:
     ]
 
 
-def _level_array(stored, path: Path, axes: str, number: int, version: int):
+def _level_array(stored, path: Path, level_series, number: int, version: int):
     import dask.array as da
 
+    axes = level_series.axes
     checked = _CheckedTiles(stored, path, number, axes)
     array = da.from_array(
         checked,
@@ -187,7 +189,26 @@ def _level_array(stored, path: Path, axes: str, number: int, version: int):
         meta=np.empty((0,) * stored.ndim, dtype=stored.dtype),
         name=f"tiff-{da.core.tokenize(str(path), version, number)}",
     )
+    stack_axis = next((axis for axis in "ZI" if axis in axes), None)
+    if stack_axis is not None:
+        array, axes = _focal_plane(array, axes, stack_axis, level_series)
     return to_image_layout(array, axes, path)
+
+
+def _focal_plane(array, axes: str, stack_axis: str, level_series):
+    """Keep the nominal focal plane of a stack: NDPI's ZOffset 0, else the first plane.
+
+    Hamamatsu stores a stack's planes in order of their focus offset (tag 65422, in nm), so
+    the plane the scanner focused on can sit in the middle. tifffile names the stack axis
+    Z on the first level and I (image sequence) on the reduced ones.
+    """
+    index = axes.index(stack_axis)
+    # TiffFrame pages carry no tags, so a stack read through frames keeps its first plane.
+    offsets = [page.tags.valueof(_NDPI_Z_OFFSET) if hasattr(page, "tags") else None
+               for page in level_series.pages]
+    plane = offsets.index(0) if 0 in offsets and len(offsets) == array.shape[index] else 0
+    array = array[(slice(None),) * index + (plane,)]
+    return array, axes.replace(stack_axis, "")
 
 
 class _CheckedTiles:

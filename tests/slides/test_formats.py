@@ -61,6 +61,20 @@ def test_napari_reader_takes_vendor_names(tmp_path, mosaic, suffix):
     assert napari_get_reader(str(path)) is read_slides
 
 
+def test_ndpi_nominal_focal_plane(tmp_path, mosaic):
+    path = tmp_path / "stack.tif"
+    planes = {-1000: 255 - mosaic, 0: mosaic, 1000: mosaic // 2}
+    with tifffile.TiffWriter(path) as writer:
+        for level in range(2):
+            for z_offset, plane in planes.items():
+                writer.write(plane[:: 2**level, :: 2**level],
+                             extratags=ndpi_tags(40.0, z_offset), **TILE)
+    with open_slide(path) as slide:
+        for level in range(2):
+            assert_array_equal(np.asarray(slide.levels[level]),
+                               mosaic[:: 2**level, :: 2**level])
+
+
 def test_ndpi_macro_never_a_level(tmp_path, mosaic):
     # A macro page whose size happens to be an exact reduction of the pyramid.
     path = write_ndpi_like(tmp_path / "slide.ndpi.tif", mosaic, mosaic[::8, ::8])
