@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"napari-alma {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_open, _add_demo, _add_info, _add_predict, _add_label, _add_audit,
-                _add_finalise, _add_reopen, _add_case, _add_count, _add_report,
+    for add in (_add_open, _add_demo, _add_info, _add_convert, _add_predict, _add_label,
+                _add_audit, _add_finalise, _add_reopen, _add_case, _add_count, _add_report,
                 _add_export, _add_import, _add_train, _add_agreement, _add_adjudicate):
         add(commands)
     return parser
@@ -176,8 +176,12 @@ def _demo_text(result: dict) -> str:
 
 # -- info and predict --------------------------------------------------------------------
 def _add_info(commands) -> None:
-    parser = commands.add_parser("info", help="levels, shapes, pixel size and format of a slide")
-    parser.add_argument("slide")
+    parser = commands.add_parser(
+        "info", help="format, levels, shapes, dtype, pixel size and metadata of a slide")
+    parser.add_argument("slide", help="image file or OME-Zarr folder")
+    parser.add_argument("--show-private", action="store_true",
+                        help="also show the fields that can identify a patient: file name, "
+                        "label and macro images, barcode, dates, free-text descriptions")
     _add_json(parser)
     parser.set_defaults(handler=_run_info)
 
@@ -185,17 +189,95 @@ def _add_info(commands) -> None:
 def _run_info(args) -> int:
     from napari_alma.slides.reader import open_slide
 
-    slide = open_slide(args.slide)
+    with open_slide(args.slide) as slide:
+        info = _slide_info(slide, args.show_private)
+    _print(args, info, _info_text(info))
+    return 0
+
+
+#: Scanner makers of the vendor TIFF flavours that tifffile recognises.
+_VENDORS = {"svs": "Aperio (Leica)", "ndpi": "Hamamatsu", "philips-tiff": "Philips",
+            "scn": "Leica", "bif": "Ventana (Roche)"}
+
+
+def _slide_info(slide, show_private: bool) -> dict:
+    metadata = slide.metadata
     info = {
-        "path": str(slide.path), "format": slide.format, "mpp": slide.mpp,
-        "levels": [{"shape": list(level.shape), "dtype": str(level.dtype),
-                    "downsample": downsample}
-                   for level, downsample in zip(slide.levels, slide.downsamples)],
+        "format": slide.format,
+        "vendor": _VENDORS.get(slide.format) or metadata.get("Make"),
+        "mpp": slide.mpp,
+        "shape": list(slide.shape),
+        "dtype": str(slide.levels[0].dtype),
+        "rgb": slide.rgb,
+        "levels": [_level_info(slide, index) for index in range(len(slide.levels))],
+        "metadata": metadata,
+        "private_fields_hidden": 0 if show_private else len(slide.private_metadata),
     }
-    text = [f"{slide.path}: {slide.format}, µm/px {slide.mpp or 'unknown'}"]
-    text += [f"  level {i}: {tuple(level['shape'])} {level['dtype']} x{level['downsample']:g}"
-             for i, level in enumerate(info["levels"])]
-    _print(args, info, "\n".join(text))
+    if show_private:
+        info["path"] = str(slide.path)
+        info["private_metadata"] = slide.private_metadata
+    return info
+
+
+def _level_info(slide, index: int) -> dict:
+    """Return a level's shape, downsample and placement on the level-0 pixel grid."""
+    scale, translate = slide.level_scale_translate(index)
+    return {"shape": list(slide.levels[index].shape), "downsample": slide.downsamples[index],
+            "scale": scale.tolist(), "translate": translate.tolist()}
+
+
+def _info_text(info: dict) -> str:
+    mpp = f"{info['mpp']:.4g} µm/px" if info["mpp"] else "pixel size unknown"
+    lines = [f"{info['format']} ({info['vendor'] or 'vendor unknown'}), {info['dtype']}, "
+             f"{'RGB' if info['rgb'] else 'grey'}, {mpp}"]
+    if "path" in info:
+        lines.insert(0, info["path"])
+    lines += [f"  level {index}: {' x '.join(map(str, level['shape']))}, "
+              f"downsample {level['downsample']:.4g}"
+              for index, level in enumerate(info["levels"])]
+    lines += ["metadata:"] + [f"  {key}: {_one_line(value)}"
+                              for key, value in info["metadata"].items()]
+    if "private_metadata" in info:
+        lines += ["private metadata:"] + [f"  {key}: {_one_line(value)}"
+                                          for key, value in info["private_metadata"].items()]
+    elif info["private_fields_hidden"]:
+        lines.append(f"{info['private_fields_hidden']} private field(s) hidden; "
+                     "pass --show-private to see them.")
+    return "\n".join(lines)
+
+
+def _one_line(value) -> str:
+    text = str(value).replace("\r", " ").replace("\n", " ")
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _add_convert(commands) -> None:
+    parser = commands.add_parser(
+        "convert", help="write a slide as an OME-Zarr pyramid (NGFF 0.5, Zarr v3)")
+    parser.add_argument("slide", help="image file or OME-Zarr folder")
+    parser.add_argument("out", metavar="OUT.ome.zarr", help="the OME-Zarr folder to create")
+    parser.add_argument("--include-private", action="store_true",
+                        help="copy the metadata fields that can identify a patient and the "
+                        "source file name (left out by default)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    _add_json(parser)
+    parser.set_defaults(handler=_run_convert)
+
+
+def _run_convert(args) -> int:
+    from napari_alma.slides.convert import convert_to_ome_zarr
+
+    try:
+        with _progress_bar(f"convert {Path(args.slide).name}") as progress:
+            result = convert_to_ome_zarr(args.slide, args.out, args.include_private,
+                                         args.overwrite, progress)
+    except KeyboardInterrupt:
+        print(f"napari-alma convert: interrupted; {args.out} was not written.",
+              file=sys.stderr)
+        return 130
+    levels = ", ".join(" x ".join(map(str, shape)) for shape in result["levels"])
+    _print(args, result, f"Wrote {result['target']} (NGFF {result['ngff_version']}): "
+           f"{len(result['levels'])} levels, {levels}")
     return 0
 
 

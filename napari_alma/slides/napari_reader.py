@@ -9,9 +9,10 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from napari_alma.core.i18n import tr
 from napari_alma.slides.omezarr import has_multiscales
 from napari_alma.slides.reader import SUFFIXES, fingerprint, open_slide, sniff_format
-from napari_alma.slides.slide import Slide
+from napari_alma.slides.slide import Slide, SlideError
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +63,17 @@ def read_slides(path: str | Sequence[str]) -> list[LayerData]:
     Raises
     ------
     SlideError
-        When a file passes the cheap check but cannot be read (truncated, damaged).
+        When a file passes the cheap check but cannot be read (truncated, damaged). The
+        message is in the user's language (``ALMA_LANG`` or the system locale) around
+        the English technical detail, which names the file, the problem and the fix.
     """
     paths = [path] if isinstance(path, (str, Path)) else list(path)
-    return [layer_data(open_slide(item)) for item in paths]
+    try:
+        return [layer_data(open_slide(item)) for item in paths]
+    except SlideError as err:
+        # napari shows the message of a reader's exception in its notification.
+        raise SlideError(tr("slide_cannot_open", detail=str(err)),
+                         err.path) from err
 
 
 def layer_data(slide: Slide) -> LayerData:

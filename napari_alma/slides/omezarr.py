@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 
 #: Files whose presence makes a folder a Zarr store (v2 group/array, v3 node).
 ZARR_METADATA_FILES = (".zgroup", ".zattrs", ".zarray", "zarr.json")
+#: Datasets with at most this many chunks are checked for missing chunk files when opened.
+MAX_CHECKED_CHUNKS = 16384
 _REMEDY = "Write the image again as OME-Zarr, for example with `napari-alma convert`."
 
 
@@ -139,7 +141,30 @@ def _dataset_array(group, dataset: dict, path: Path):
         raise cannot_open(
             path, f"the dataset {name!r} named in its multiscales metadata is missing", _REMEDY
         )
-    return da.from_zarr(group[name])
+    array = group[name]
+    _check_chunks_present(array, path, name)
+    return da.from_zarr(array)
+
+
+def _check_chunks_present(array, path: Path, name: str) -> None:
+    """Raise when chunk files of a dataset are missing, as an interrupted copy leaves it.
+
+    NOTE: Zarr allows a writer to leave out chunks that hold only the fill value, and
+    they would be reported here too. Brightfield slides have no such chunks, and
+    ``napari-alma convert`` writes every chunk. Datasets with more than
+    ``MAX_CHECKED_CHUNKS`` chunks are not checked, so that opening stays fast; a chunk
+    missing there reads as the fill value.
+    """
+    if array.nchunks > MAX_CHECKED_CHUNKS:
+        return
+    present = array.nchunks_initialized
+    if present < array.nchunks:
+        raise cannot_open(
+            path,
+            f"{array.nchunks - present} of the {array.nchunks} chunks of dataset {name!r} "
+            "are missing",
+            "Copy the whole OME-Zarr folder again; an interrupted copy leaves chunks out.",
+        )
 
 
 def _ngff_mpp(multiscale: dict) -> float | None:

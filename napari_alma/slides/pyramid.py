@@ -36,12 +36,17 @@ def add_overview_levels(levels: list) -> list:
     computed = []
     factor = 2
     while max(base.shape[:2]) // (factor // 2) > OVERVIEW_SIDE:
-        computed.append(_block_mean(base, factor))
+        computed.append(block_mean(base, factor))
         factor *= 2
     return list(levels) + computed
 
 
-def _block_mean(array, factor: int):
+def block_mean(array, factor: int):
+    """Average ``factor x factor`` pixel blocks of a ``(rows, cols[, samples])`` array lazily.
+
+    Rows and columns that do not fill a whole block are dropped. The result keeps the
+    dtype and has ``CHUNK_SIDE`` chunks.
+    """
     import dask.array as da
 
     axes = {0: factor, 1: factor}

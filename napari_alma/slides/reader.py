@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 #: File name endings this package reads, lower case. OME-Zarr folders are found by
 #: their metadata, whatever their name.
-SUFFIXES = (".tif", ".tiff", ".svs", ".btf", ".tf8", ".jpg", ".jpeg", ".png")
+SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".bif", ".btf", ".tf8", ".jpg", ".jpeg",
+            ".png")
 
 _MAGIC_BYTES = (
     (b"II*\x00", "tiff"),
@@ -35,7 +36,7 @@ _MAGIC_BYTES = (
 )
 
 
-def open_slide(path: Path | str) -> Slide:
+def open_slide(path: Path | str, overview_levels: bool = True) -> Slide:
     """Open a slide file or OME-Zarr folder lazily.
 
     Parameters
@@ -44,6 +45,9 @@ def open_slide(path: Path | str) -> Slide:
         A JPEG, PNG or TIFF file (plain, tiled pyramidal, OME-TIFF, Aperio SVS and the
         other flavours tifffile reads), or an OME-Zarr folder (NGFF 0.4 on Zarr v2,
         NGFF 0.5 on Zarr v3).
+    overview_levels : bool, optional
+        Append computed overview levels when the file stores too few (the default).
+        False returns the stored levels only.
 
     Returns
     -------
@@ -62,7 +66,8 @@ def open_slide(path: Path | str) -> Slide:
     path = Path(path)
     slide = _open_stored_levels(path)
     _check_has_pixels(slide)
-    slide.levels = add_overview_levels(slide.levels)
+    if overview_levels:
+        slide.levels = add_overview_levels(slide.levels)
     logger.debug(
         "Opened %s as %s: %d levels, level 0 %s, %s µm/px",
         path,
@@ -105,12 +110,25 @@ def _open_stored_levels(path: Path) -> Slide:
         raise cannot_open(
             path, "the file is empty (0 bytes)", "Copy the file again from its source."
         )
+    _check_readable(path)
     file_format = sniff_format(path)
     if file_format == "tiff":
         return open_tiff(path)
     if file_format is not None:
         return open_raster(path, file_format)
     raise cannot_open(path, _foreign_problem(path), "Pass a TIFF, SVS, JPEG or PNG file.")
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError as err:
+        raise cannot_open(
+            path,
+            "permission denied: your user account may not read the file",
+            "Ask the owner of the file for read access, or copy it to a folder of yours.",
+        ) from err
 
 
 def _foreign_problem(path: Path) -> str:

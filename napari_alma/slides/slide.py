@@ -10,7 +10,17 @@ import numpy as np
 
 
 class SlideError(ValueError):
-    """A slide file that cannot be read. The message names the file, the problem and the fix."""
+    """A slide file that cannot be read. The message names the file, the problem and the fix.
+
+    Attributes
+    ----------
+    path : Path or None
+        The file or folder that failed, when known.
+    """
+
+    def __init__(self, message: str, path: Path | str | None = None):
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
 
 
 def cannot_open(path: Path | str, problem: str, remedy: str) -> SlideError:
@@ -30,7 +40,7 @@ def cannot_open(path: Path | str, problem: str, remedy: str) -> SlideError:
     SlideError
         ``"Cannot open PATH: PROBLEM. REMEDY"``, ready to raise.
     """
-    return SlideError(f"Cannot open {path}: {problem}. {remedy}")
+    return SlideError(f"Cannot open {path}: {problem}. {remedy}", path)
 
 
 @dataclass

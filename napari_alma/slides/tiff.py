@@ -11,7 +11,7 @@ import numpy as np
 
 from napari_alma.slides.axes import to_image_layout
 from napari_alma.slides.metadata import length_in_micrometres, plausible_mpp, split_private
-from napari_alma.slides.slide import Slide, cannot_open
+from napari_alma.slides.slide import Slide, SlideError, cannot_open
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ _FORMAT_FLAGS = (
     ("philips", "philips-tiff"),
 )
 _RESOLUTION_UNIT_UM = {2: 25400.0, 3: 10000.0}  # TIFF ResolutionUnit: 2 inch, 3 centimetre
+_NDPI_MAGNIFICATION = 65421
+_NDPI_Z_OFFSET = 65422
 _BASELINE_TAGS = ("Software", "Make", "Model", "DateTime", "Artist", "HostComputer")
 _REMEDY_DAMAGED = "Copy the file again from the scanner or its source."
 
@@ -70,19 +72,37 @@ def _slide_from_tiff(path: Path, tif) -> Slide:
         raise cannot_open(path, "the TIFF file contains no image", _REMEDY_DAMAGED)
     sources = _level_sources(tif)
     _check_complete(path, [tif.series[index].levels[level] for index, level in sources])
-    levels = [_level_array(tif, path, index, level) for index, level in sources]
+    stored = _stored_arrays(tif, sources)
+    version = path.stat().st_mtime_ns
+    levels = [
+        _level_array(array, path, tif.series[index].levels[level], number, version)
+        for number, (array, (index, level)) in enumerate(zip(stored, sources))
+    ]
     file_format = _tiff_format(tif)
     page = tif.series[0].pages[0]
     mpp = plausible_mpp(_tiff_mpp(tif, page, file_format), f"{path} metadata")
     public, private = split_private(_tiff_fields(tif, page, file_format))
+    associated = _associated_images(tif, {index for index, _ in sources})
+    if associated:
+        # Label and macro photographs can show the patient's name or barcode.
+        private["associated_images"] = associated
     return Slide(path, levels, mpp, file_format, public, private, resources=[tif])
+
+
+def _associated_images(tif, level_series: set[int]) -> dict:
+    """Return {series name: shape} of the series that are not pyramid levels."""
+    return {
+        series.name or f"series {index}": list(series.shape)
+        for index, series in enumerate(tif.series)
+        if index not in level_series
+    }
 
 
 def _level_sources(tif) -> list[tuple[int, int]]:
     """Return (series index, level index) per pyramid level, full resolution first."""
     main = tif.series[0]
     if len(main.levels) > 1:
-        return [(0, level) for level in range(len(main.levels))]
+        return [(0, level) for level in range(_stored_level_count(main))]
     sources = [(0, 0)]
     if _tiff_format(tif) != "tiff":
         return sources  # vendor files keep labels and thumbnails in the other series
@@ -93,15 +113,33 @@ def _level_sources(tif) -> list[tuple[int, int]]:
     return sources
 
 
+def _stored_level_count(series) -> int:
+    """Return how many of a series' levels are pyramid levels.
+
+    NDPI macro and map pages, which Hamamatsu marks with a negative magnification (tag
+    65421), end the pyramid even where tifffile lists them as levels.
+    """
+    for index, level in enumerate(series.levels):
+        magnification = level.keyframe.tags.valueof(_NDPI_MAGNIFICATION)
+        if magnification is not None and magnification < 0:
+            return max(index, 1)
+    return len(series.levels)
+
+
 def _is_reduced_copy(previous, candidate) -> bool:
-    # Pages written one after the other without SubIFDs or the reduced-image flag come
-    # back as separate series. One counts as the next level when it has the same axes and
-    # dtype and shrinks both sides by the same integer factor (rounded either way).
+    # tifffile groups levels only for sampling factors 2, 3 and 4, so other pyramids come
+    # back as separate series. A series counts as the next level when it has the same axes
+    # and dtype and shrinks both sides by the same factor, to within one pixel. The factor
+    # must be a whole number unless the page is marked as a reduced image (SubIFD or
+    # NewSubfileType 1), because an unmarked page of another size may be a label image.
     if candidate.axes != previous.axes or candidate.dtype != previous.dtype:
         return False
     sides = [previous.axes.index("Y"), previous.axes.index("X")]
-    factor = round(previous.shape[sides[0]] / max(candidate.shape[sides[0]], 1))
-    if factor < 2:
+    factor = previous.shape[sides[0]] / max(candidate.shape[sides[0]], 1)
+    marked = candidate.keyframe.is_reduced or candidate.keyframe.is_subifd
+    if not marked:
+        factor = round(factor)
+    if factor < (1.1 if marked else 2):
         return False
     return all(abs(previous.shape[axis] / factor - candidate.shape[axis]) <= 1 for axis in sides)
 
@@ -125,13 +163,90 @@ def _check_complete(path: Path, level_series: list) -> None:
                 )
 
 
-def _level_array(tif, path: Path, series_index: int, level: int):
-    import dask.array as da
+def _stored_arrays(tif, sources: list[tuple[int, int]]) -> list:
+    """Open the zarr array of each level; one multiscale store serves a series' levels."""
     import zarr
 
-    store = tif.aszarr(series=series_index, level=level)
-    array = da.from_zarr(zarr.open_array(store, mode="r"))
-    return to_image_layout(array, tif.series[series_index].levels[level].axes, path)
+    if len(sources) > 1 and all(index == 0 for index, _ in sources):
+        group = zarr.open_group(tif.aszarr(series=0), mode="r")
+        return [group[str(level)] for _, level in sources]
+    return [
+        zarr.open_array(tif.aszarr(series=index, level=level), mode="r")
+        for index, level in sources
+    ]
+
+
+def _level_array(stored, path: Path, level_series, number: int, version: int):
+    import dask.array as da
+
+    axes = level_series.axes
+    checked = _CheckedTiles(stored, path, number, axes)
+    array = da.from_array(
+        checked,
+        chunks=stored.chunks,
+        asarray=False,
+        lock=False,
+        meta=np.empty((0,) * stored.ndim, dtype=stored.dtype),
+        name=f"tiff-{da.core.tokenize(str(path), version, number)}",
+    )
+    stack_axis = next((axis for axis in "ZI" if axis in axes), None)
+    if stack_axis is not None:
+        array, axes = _focal_plane(array, axes, stack_axis, level_series)
+    return to_image_layout(array, axes, path)
+
+
+def _focal_plane(array, axes: str, stack_axis: str, level_series):
+    """Keep the nominal focal plane of a stack: NDPI's ZOffset 0, else the first plane.
+
+    Hamamatsu stores a stack's planes in order of their focus offset (tag 65422, in nm), so
+    the plane the scanner focused on can sit in the middle. tifffile names the stack axis
+    Z on the first level and I (image sequence) on the reduced ones.
+    """
+    index = axes.index(stack_axis)
+    # TiffFrame pages carry no tags, so a stack read through frames keeps its first plane.
+    offsets = [page.tags.valueof(_NDPI_Z_OFFSET) if hasattr(page, "tags") else None
+               for page in level_series.pages]
+    plane = offsets.index(0) if 0 in offsets and len(offsets) == array.shape[index] else 0
+    array = array[(slice(None),) * index + (plane,)]
+    return array, axes.replace(stack_axis, "")
+
+
+class _CheckedTiles:
+    """Array-like view of a stored level that names the file when a tile cannot be decoded.
+
+    tifffile decodes tiles only when a region is read, so damaged tile data (a corrupt
+    JPEG tile) surfaces long after opening, inside napari's slicing thread. The error then
+    names the file, the level and the pixel rows and columns.
+    """
+
+    def __init__(self, array, path: Path, level: int, axes: str):
+        self.array = array
+        self.path = path
+        self.level = level
+        self.axes = axes.upper()
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.ndim = array.ndim
+
+    def __getitem__(self, index):
+        try:
+            return self.array[index]
+        except (RuntimeError, ValueError, OSError, struct.error) as err:
+            raise SlideError(
+                f"Cannot read {self.path}: the image data of level {self.level} in "
+                f"{self._region(index)} are damaged ({type(err).__name__}: {err}). "
+                f"{_REMEDY_DAMAGED}",
+                self.path,
+            ) from err
+
+    def _region(self, index) -> str:
+        index = index if isinstance(index, tuple) else (index,)
+        ranges = {}
+        for axis, item in zip(self.axes, index):
+            if isinstance(item, slice) and axis in "YX":
+                stop = self.shape[self.axes.index(axis)] if item.stop is None else item.stop
+                ranges[axis] = f"{item.start or 0}-{stop - 1}"
+        return f"rows {ranges.get('Y', '?')}, columns {ranges.get('X', '?')}"
 
 
 def _tiff_format(tif) -> str:
@@ -147,7 +262,28 @@ def _tiff_mpp(tif, page, file_format: str) -> float | None:
     if file_format == "svs":
         mpp = _svs_fields(page.description).get("MPP")
         return float(mpp) if isinstance(mpp, (int, float)) else None
+    if file_format == "philips-tiff":
+        return _philips_mpp(tif.philips_metadata) or _resolution_mpp(page)
     return _resolution_mpp(page)
+
+
+def _philips_mpp(xml: str | None) -> float | None:
+    """Return µm/px from the first DICOM_PIXEL_SPACING (row and column spacing in mm)."""
+    if not xml:
+        return None
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError as err:
+        logger.warning("Ignoring unreadable Philips XML: %s", err)
+        return None
+    for element in root.iter("Attribute"):
+        if element.attrib.get("Name") == "DICOM_PIXEL_SPACING" and element.text:
+            values = element.text.replace('"', " ").split()
+            try:
+                return float(values[-1]) * 1000.0
+            except (IndexError, ValueError):
+                return None
+    return None
 
 
 def _resolution_mpp(page) -> float | None:

@@ -66,6 +66,10 @@ def open_in_viewer(
     session.add_cells_layer()
     set_session(viewer, session)
     session.docks = dock_widgets(viewer, session)
+    if session.slide["mpp"] is None:
+        from napari_alma.widgets.pixel_size import notify_missing_pixel_size
+
+        notify_missing_pixel_size(session.language)
     viewer.layers.selection.active = session.cells_layer
     viewer.reset_view()
     return session
@@ -120,11 +124,11 @@ def add_slide_image(viewer, slide, name: str, mpp: float | None):
         scale=scale,
     )
     if mpp:
-        _show_scale_bar(viewer, layer)
+        show_scale_bar(viewer, layer)
     return layer
 
 
-def _show_scale_bar(viewer, layer) -> None:
+def show_scale_bar(viewer, layer) -> None:
     """Show a micrometre scale bar, with the API of napari 0.9 or of earlier releases."""
     overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
     if overlays is not None and hasattr(layer, "units"):
@@ -136,27 +140,30 @@ def _show_scale_bar(viewer, layer) -> None:
 
 
 def dock_widgets(viewer, session: ReviewSession) -> dict:
-    """Dock the review, count, model and agreement widgets on the right; return them by name."""
+    """Dock the review desk's widgets on the right; return them by name."""
     from napari_alma.widgets.agreement_dock import AgreementDock
     from napari_alma.widgets.count_dock import CountDock
     from napari_alma.widgets.desk_dock import QueueDock
     from napari_alma.widgets.model_dock import ModelDock
+    from napari_alma.widgets.pixel_size import PixelSizeDock
     from napari_alma.widgets.review_dock import ReviewDock
 
     language = session.language
-    # The model dock is used once per slide and the queue has keys, so both sit in tabs
-    # behind the count: the count and the class buttons stay visible together, and the
-    # last dock added to a tab group is the one shown.
+    # The model and pixel-size docks are used once per slide and the queue has keys, so
+    # they sit in tabs behind the count: the count and the class buttons stay visible
+    # together, and the last dock added to a tab group is the one shown.
     widgets = {
         "review": ReviewDock(viewer),
         "model": ModelDock(viewer),
+        "pixel_size": PixelSizeDock(viewer),
         "queue": QueueDock(viewer),
         "agreement": AgreementDock(viewer),
         "count": CountDock(viewer),
     }
     titles = {"review": "dock_review", "count": "dock_count", "model": "dock_model",
-              "queue": "review_dock_queue", "agreement": "second_dock_agreement"}
+              "pixel_size": "slide_pixel_size_title", "queue": "review_dock_queue",
+              "agreement": "second_dock_agreement"}
     for name, widget in widgets.items():
         viewer.window.add_dock_widget(widget, name=tr(titles[name], language), area="right",
-                                      tabify=name in ("count", "queue", "agreement"))
+                                      tabify=name != "review" and name != "model")
     return widgets
