@@ -47,9 +47,18 @@ def on_session(viewer, callback: Callable[[ReviewSession], None]) -> None:
 
 
 def viewer_language() -> str:
-    """Return "en" or "es": ``ALMA_LANG`` if set, else napari's language, else the locale."""
+    """Return "en" or "es", the language of the docks.
+
+    In order: ``ALMA_LANG`` if set, the language saved in the user settings, napari's
+    language, the system locale.
+    """
     if os.environ.get("ALMA_LANG"):
         return get_language()
+    from napari_alma.widgets.user_settings import language_override
+
+    saved = language_override()
+    if saved:
+        return saved
     try:
         from napari.settings import get_settings
 
