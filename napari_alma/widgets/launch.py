@@ -1,4 +1,4 @@
-"""Open a slide for review in a napari viewer: image, cells layer and the three docks."""
+"""Open a slide for review in a napari viewer: image, cells layer and the review docks."""
 
 from __future__ import annotations
 
@@ -127,22 +127,25 @@ def _show_scale_bar(viewer, layer) -> None:
 
 
 def dock_widgets(viewer, session: ReviewSession) -> dict:
-    """Dock the review, count and model widgets on the right; return them by name."""
+    """Dock the review, model, gallery and count widgets on the right; return them by name."""
     from napari_alma.widgets.count_dock import CountDock
+    from napari_alma.widgets.gallery_dock import GalleryDock
     from napari_alma.widgets.model_dock import ModelDock
     from napari_alma.widgets.review_dock import ReviewDock
 
     language = session.language
-    # The model dock is used once per slide, so it sits in a tab behind the count: the
-    # count and the class buttons stay visible together, and the last dock added to a
-    # tab group is the one shown.
+    # The model dock is used once per slide and the gallery needs the dock's height, so
+    # both sit in tabs behind the count: the count and the class buttons stay visible
+    # together, and the last dock added to a tab group is the one shown.
     widgets = {
         "review": ReviewDock(viewer),
         "model": ModelDock(viewer),
+        "gallery": GalleryDock(viewer),
         "count": CountDock(viewer),
     }
-    titles = {"review": "dock_review", "count": "dock_count", "model": "dock_model"}
+    titles = {"review": "dock_review", "count": "dock_count", "model": "dock_model",
+              "gallery": "gallery_title"}
     for name, widget in widgets.items():
         viewer.window.add_dock_widget(widget, name=tr(titles[name], language), area="right",
-                                      tabify=name == "count")
+                                      tabify=name in ("gallery", "count"))
     return widgets

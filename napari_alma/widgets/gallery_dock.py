@@ -1,0 +1,476 @@
+"""The gallery dock: the slide's cells as crops of a fixed physical size, grouped by class.
+
+The reader picks a class group (or all groups, one after the other), a sort order and
+whether to show only the cells not reviewed yet. Clicking a crop centres the viewer on
+the cell and selects it in the cells layer. A class key pressed in the gallery, or a drag
+of crops onto a class in the group list or onto a crop of another class, stores the new
+class through the review session like any other correction.
+
+One ``QListView`` in icon mode paints only the visible crops, so 10,000 cells cost 10,000
+model rows, not 10,000 widgets (see ``gallery_model``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from qtpy.QtCore import QRect, QSize, Qt, Signal
+from qtpy.QtGui import QColor, QIcon, QKeySequence, QPen, QPixmap
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QStyle,
+    QStyledItemDelegate,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_alma.core.i18n import tr
+from napari_alma.core.scheme import ClassScheme, default_scheme
+from napari_alma.widgets import gallery_data, keys, points_style, user_settings
+from napari_alma.widgets.dock import SessionDock
+from napari_alma.widgets.gallery_model import (
+    CELL_ID_ROLE,
+    CLASS_ROLE,
+    REVIEWED_ROLE,
+    CropCache,
+    GalleryModel,
+    cell_ids_from_mime,
+)
+from napari_alma.widgets.review_dock import text_color_for
+from napari_alma.widgets.session import get_session, on_session
+
+if TYPE_CHECKING:
+    import napari
+
+# Crops show the same 20 µm square that the cells layer circles on the slide.
+CROP_UM = points_style.MARKER_DIAMETER_UM
+CROP_PX = 72
+# Pixels around a crop: its frame, and a strip below it with the class code.
+FRAME_PX = 3
+STRIP_PX = 14
+ITEM_SIZE = QSize(CROP_PX + 2 * FRAME_PX + 4, CROP_PX + 2 * FRAME_PX + STRIP_PX + 4)
+ALL_GROUPS = ""
+NAVIGATION_KEYS = frozenset({
+    Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_Left, Qt.Key.Key_Right, Qt.Key.Key_PageUp,
+    Qt.Key.Key_PageDown, Qt.Key.Key_Home, Qt.Key.Key_End,
+})
+GROUP_LIST_HEIGHT = 150
+
+
+class GalleryDock(SessionDock):
+    """Dock showing the review session's cells as a gallery of crops.
+
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose review session's cells are shown.
+    """
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(viewer, "gallery_title")
+        session = get_session(viewer)
+        self.scheme: ClassScheme = session.scheme if session else default_scheme()
+        self.session = None
+        self.items = gallery_data.gallery_items(points_style.empty_features(), np.empty((0, 2)),
+                                                pd.DataFrame())
+        self._scores = pd.DataFrame(columns=list(gallery_data.UNCERTAINTY_COLUMNS))
+        self._predictions = None
+        self.crops: CropCache | None = None
+        self.model: GalleryModel | None = None
+        self._build()
+        self.update_keys()
+        if session is not None:
+            self._attach(session)
+        else:
+            self.summary.setText(tr("no_session", self.language))
+        on_session(viewer, self._attach)
+
+    # -- layout --------------------------------------------------------------------------
+    def _build(self) -> None:
+        lang = self.language
+        self.sort = QComboBox()
+        for order in gallery_data.SORT_ORDERS:
+            self.sort.addItem(tr(f"gallery_sort_{order}", lang), order)
+        self.sort.setToolTip(tr("gallery_sort_tooltip", lang))
+        self.sort.currentIndexChanged.connect(self._show)
+        self.not_reviewed = QCheckBox(tr("gallery_not_reviewed", lang))
+        self.not_reviewed.setToolTip(tr("gallery_not_reviewed_tooltip", lang))
+        self.not_reviewed.toggled.connect(self._show)
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.groups = GroupList()
+        self.groups.setToolTip(tr("gallery_groups_tooltip", lang))
+        self.groups.currentRowChanged.connect(self._show)
+        self.groups.cells_dropped.connect(self.move_cells)
+        self.view = GalleryView()
+        self.view.setToolTip(tr("gallery_view_tooltip", lang))
+        self.view.setItemDelegate(CropDelegate(self.view, self.scheme))
+        self.view.class_key_pressed.connect(self.classify_selected)
+        self.view.review_key_pressed.connect(self.review_selected)
+        self.view.clicked.connect(self._centre_on)
+        self.settings_button = QPushButton(tr("settings_open", lang))
+        self.settings_button.setToolTip(tr("settings_open_tooltip", lang))
+        self.settings_button.clicked.connect(self.open_settings)
+        self._fill_groups()
+        self.native.layout().addWidget(self._panel())
+
+    def _panel(self) -> QWidget:
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(0, 0, 0, 0)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel(tr("gallery_sort", self.language)))
+        controls.addWidget(self.sort, 1)
+        layout.addLayout(controls)
+        layout.addWidget(self.not_reviewed)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.groups)
+        splitter.addWidget(self.view)
+        splitter.setSizes([GROUP_LIST_HEIGHT, 4 * GROUP_LIST_HEIGHT])
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.settings_button)
+        return panel
+
+    def _fill_groups(self) -> None:
+        self.groups.addItem(QListWidgetItem(""))
+        for cell_class in self.scheme.classes:
+            item = QListWidgetItem(_swatch(cell_class.color), "")
+            item.setData(Qt.ItemDataRole.UserRole, cell_class.code)
+            self.groups.addItem(item)
+        self.groups.item(0).setData(Qt.ItemDataRole.UserRole, ALL_GROUPS)
+        self.groups.setCurrentRow(0)
+
+    def update_keys(self) -> None:
+        """Take the reader's current class keys, for the gallery and its group names."""
+        class_keys = user_settings.class_keys(self.scheme)
+        self.view.key_to_code = {key: code for code, key in class_keys.items()}
+        self.class_keys = class_keys
+        self._label_groups()
+
+    def _label_groups(self) -> None:
+        counts = gallery_data.group_counts(self.items, self.scheme, self.not_reviewed.isChecked())
+        self.groups.item(0).setText(
+            tr("gallery_all_groups", self.language, n=sum(counts.values())))
+        for row, cell_class in enumerate(self.scheme.classes, start=1):
+            self.groups.item(row).setText(tr(
+                "gallery_group", self.language, shortcut=self.class_keys[cell_class.code],
+                name=cell_class.name(self.language), n=counts[cell_class.code],
+            ))
+
+    # -- the session ---------------------------------------------------------------------
+    def _attach(self, session) -> None:
+        if session is self.session:
+            return
+        self.session = session
+        self.crops = _crop_cache(session)
+        self.model = GalleryModel(self.crops, self._describe)
+        self.model.drop_handler = self.move_cells
+        self.view.setModel(self.model)
+        self.view.selectionModel().selectionChanged.connect(self._select_in_layer)
+        self.view.selectionModel().currentChanged.connect(self._centre_on)
+        self.view.verticalScrollBar().valueChanged.connect(self.crops.cancel_pending)
+        self._scores = self._scores.iloc[0:0]
+        self._predictions = None
+        session.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self, *_args) -> None:
+        """Read the cells layer again and update the gallery's rows where they changed."""
+        session = self.session
+        if session is None or session.cells_layer is None:
+            return
+        layer = session.cells_layer
+        self.items = gallery_data.gallery_items(layer.features, layer.data[:, -2:],
+                                                self._uncertainty(session, layer.features))
+        self._show()
+
+    def _uncertainty(self, session, features: pd.DataFrame) -> pd.DataFrame:
+        """Return the scores, reading the probabilities only when the predictions changed."""
+        predictions = features[["cell_id", "predicted_class", "confidence"]].reset_index(drop=True)
+        if self._predictions is None or not predictions.equals(self._predictions):
+            table = session.project.cell_table(session.slide_id, reader=session.reader)
+            self._scores = gallery_data.uncertainty_table(table["cell_id"], table["probabilities"])
+            self._predictions = predictions
+        return self._scores
+
+    def _show(self, *_args) -> None:
+        if self.model is None:
+            return
+        ids = gallery_data.order_cells(self.items, self.scheme, group=self.group() or None,
+                                       sort=self.sort.currentData(),
+                                       not_reviewed=self.not_reviewed.isChecked())
+        self.model.set_cells(ids, self.items)
+        self._label_groups()
+        self.summary.setText(tr("gallery_summary", self.language, shown=len(ids),
+                                total=len(self.items),
+                                unreviewed=int((~self.items["reviewed"]).sum())))
+
+    def group(self) -> str:
+        """Return the class code of the group shown, or "" for all groups."""
+        item = self.groups.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else ALL_GROUPS
+
+    def set_group(self, code: str) -> None:
+        """Show the group of class ``code`` ("" for all groups)."""
+        self.groups.setCurrentRow(0 if not code else self.scheme.codes.index(code) + 1)
+
+    def set_sort(self, order: str) -> None:
+        """Sort the cells by ``order``, a key of ``gallery_data.SORT_ORDERS``."""
+        self.sort.setCurrentIndex(list(gallery_data.SORT_ORDERS).index(order))
+
+    # -- reader actions ------------------------------------------------------------------
+    def shown_ids(self) -> list[int]:
+        """Return the ids of the cells shown, in gallery order."""
+        return list(self.model.ids) if self.model is not None else []
+
+    def selected_ids(self) -> list[int]:
+        """Return the ids of the selected crops, in gallery order."""
+        if self.model is None:
+            return []
+        rows = sorted(index.row() for index in self.view.selectionModel().selectedIndexes())
+        return [self.model.ids[row] for row in rows]
+
+    def select_cells(self, cell_ids) -> None:
+        """Select the crops of ``cell_ids``; the first becomes the current crop."""
+        from qtpy.QtCore import QItemSelection, QItemSelectionModel
+
+        selection = QItemSelection()
+        rows = [self.model.row_of[c] for c in cell_ids if c in self.model.row_of]
+        for row in rows:
+            index = self.model.index(row, 0)
+            selection.select(index, index)
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
+        self.view.selectionModel().select(selection, flags)
+        if rows:
+            self.view.selectionModel().setCurrentIndex(
+                self.model.index(rows[0], 0), QItemSelectionModel.SelectionFlag.NoUpdate)
+            self.view.scrollTo(self.model.index(rows[0], 0))
+
+    def move_cells(self, cell_ids, code: str) -> None:
+        """Store ``code`` as the reader's class of ``cell_ids``."""
+        session = self.session
+        if session is None or not cell_ids or code not in self.scheme:
+            return
+        session.select_ids(cell_ids)
+        keys.run_action(session, keys.apply_class, session, code)
+
+    def classify_selected(self, code: str) -> None:
+        """Move the selected crops to class ``code`` and select the next cell."""
+        self._act_and_advance(lambda ids: self.move_cells(ids, code))
+
+    def review_selected(self) -> None:
+        """Mark the selected crops as reviewed and select the next cell."""
+        def review(ids):
+            self.session.select_ids(ids)
+            keys.run_action(self.session, keys.mark_reviewed, self.session)
+
+        self._act_and_advance(review)
+
+    def _act_and_advance(self, action) -> None:
+        ids = self.selected_ids()
+        if not ids or self.session is None:
+            return
+        first_row = min(self.model.row_of[c] for c in ids)
+        action(ids)
+        following = [c for c in self.model.ids[first_row:] if c not in ids]
+        if following:
+            self.select_cells([following[0]])
+
+    def _select_in_layer(self, *_args) -> None:
+        if self.session is not None:
+            self.session.select_ids(self.selected_ids())
+
+    def _centre_on(self, index, *_args) -> None:
+        """Centre the viewer on the cell of ``index`` and select it in the cells layer."""
+        if self.session is None or not index.isValid():
+            return
+        item = self.items.loc[index.data(CELL_ID_ROLE)]
+        layer = self.session.cells_layer
+        centre = layer.data_to_world(np.array([item["row"], item["col"]], dtype=float))
+        _camera(self.viewer).center = tuple(float(v) for v in centre[-2:])
+        selected = self.selected_ids() or [int(item["cell_id"])]
+        self.session.select_ids(selected)
+
+    def open_settings(self, *_args) -> None:
+        """Open the dialog that sets the class keys and the language."""
+        from napari_alma.widgets.settings_dialog import open_settings
+
+        open_settings(self.viewer, self.language, self.native)
+        self.update_keys()
+
+    def _describe(self, item) -> str:
+        lang = self.language
+        code = str(item["class"])
+        name = self.scheme[code].name(lang) if code in self.scheme else code
+        predicted = str(item["predicted_class"])
+        if predicted in self.scheme:
+            model_text = tr("gallery_tooltip_model", lang,
+                            name=self.scheme[predicted].name(lang),
+                            confidence=100 * float(item["confidence"]))
+        else:
+            model_text = tr("gallery_tooltip_added", lang)
+        state = tr("gallery_reviewed" if item["reviewed"] else "gallery_unreviewed", lang)
+        return tr("gallery_tooltip", lang, cell_id=int(item["cell_id"]), name=name,
+                  model=model_text, state=state)
+
+
+def _camera(viewer):
+    """Return the viewer's camera (``viewer.scene.camera`` from napari 0.9 on)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
+def _crop_cache(session) -> CropCache:
+    """Return a crop cache reading the session's level-0 image at the gallery's size."""
+    layer = session.image_layer
+    image = layer.data[0] if layer.multiscale else layer.data
+    mpp = session.slide["mpp"]
+    if mpp:
+        return CropCache(image, mpp, CROP_UM, CROP_PX)
+    # Without a pixel size, a crop is as many pixels as the cells layer's marker.
+    return CropCache(image, 1.0, points_style.FALLBACK_MARKER_DIAMETER_PX, CROP_PX)
+
+
+def _swatch(color: str) -> QIcon:
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(QColor(color))
+    return QIcon(pixmap)
+
+
+class GalleryView(QListView):
+    """Icon-mode list of crops whose class keys and Enter act on the selected crops.
+
+    Keys the gallery does not use (e.g. napari's layer-mode digits) are passed on to the
+    dock, whose napari wrapper hands them to the viewer's key bindings.
+    """
+
+    class_key_pressed = Signal(str)
+    review_key_pressed = Signal()
+
+    def __init__(self):
+        super().__init__()
+        self.key_to_code: dict[str, str] = {}
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setMovement(QListView.Movement.Static)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(500)
+        self.setGridSize(ITEM_SIZE)
+        self.setSpacing(0)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        # NOTE: setMovement(Static) turned dragging off; the drop lands on the model.
+        self.setDragEnabled(True)
+        self.setAcceptDrops(True)
+        self.viewport().setAcceptDrops(True)
+        self.setDropIndicatorShown(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
+        self.setDefaultDropAction(Qt.DropAction.MoveAction)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 -- Qt's name
+        """Handle class keys, Enter and navigation; pass any other key on."""
+        modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        text = event.text().lower()
+        if modifiers == Qt.KeyboardModifier.NoModifier and text in self.key_to_code:
+            self.class_key_pressed.emit(self.key_to_code[text])
+            event.accept()
+        elif event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.review_key_pressed.emit()
+            event.accept()
+        elif event.key() in NAVIGATION_KEYS or event.matches(QKeySequence.StandardKey.SelectAll):
+            super().keyPressEvent(event)
+        else:
+            event.ignore()
+
+
+class GroupList(QListWidget):
+    """The class groups with their counts; crops dropped on a class move to it."""
+
+    cells_dropped = Signal(list, str)
+
+    def __init__(self):
+        super().__init__()
+        self.setAcceptDrops(True)
+        self.viewport().setAcceptDrops(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DropOnly)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 -- Qt's name
+        """Accept gallery crops only."""
+        if cell_ids_from_mime(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802 -- Qt's name
+        """Accept gallery crops over a class row (not over "all classes")."""
+        item = self.itemAt(_event_pos(event))
+        if item is not None and item.data(Qt.ItemDataRole.UserRole):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 -- Qt's name
+        """Move the dropped cells to the class of the row under the cursor."""
+        item = self.itemAt(_event_pos(event))
+        cell_ids = cell_ids_from_mime(event.mimeData())
+        if item is None or not item.data(Qt.ItemDataRole.UserRole) or not cell_ids:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.cells_dropped.emit(cell_ids, item.data(Qt.ItemDataRole.UserRole))
+
+
+def _event_pos(event):
+    """Return a drag event's position as a QPoint (Qt 6 has ``position``, Qt 5 ``pos``)."""
+    if hasattr(event, "position"):
+        return event.position().toPoint()
+    return event.pos()
+
+
+class CropDelegate(QStyledItemDelegate):
+    """Paints a crop framed in its class colour (thick once reviewed) over its class code."""
+
+    def __init__(self, parent, scheme: ClassScheme | None = None):
+        super().__init__(parent)
+        self.scheme = scheme or default_scheme()
+
+    def sizeHint(self, option, index) -> QSize:  # noqa: N802 -- Qt's name
+        """Return the fixed size of every gallery item."""
+        return ITEM_SIZE
+
+    def paint(self, painter, option, index) -> None:
+        """Draw the crop, its class frame and strip, and the selection highlight."""
+        code = index.data(CLASS_ROLE) or ""
+        color = QColor(self.scheme[code].color if code in self.scheme else "#808080")
+        box = QRect(option.rect.x() + 2, option.rect.y() + 2,
+                    CROP_PX + 2 * FRAME_PX, CROP_PX + 2 * FRAME_PX)
+        painter.save()
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, option.palette.highlight())
+        painter.fillRect(box, color if index.data(REVIEWED_ROLE) else QColor("#202020"))
+        inner = box.adjusted(FRAME_PX, FRAME_PX, -FRAME_PX, -FRAME_PX)
+        if not index.data(REVIEWED_ROLE):
+            painter.setPen(QPen(color, 1))
+            painter.drawRect(box.adjusted(0, 0, -1, -1))
+        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        if pixmap is not None:
+            painter.drawPixmap(inner, pixmap)
+        else:
+            painter.fillRect(inner, QColor("#404040"))
+        strip = QRect(box.x(), box.bottom() + 1, box.width(), STRIP_PX)
+        painter.fillRect(strip, color)
+        painter.setPen(QColor(text_color_for(color.name())))
+        painter.drawText(strip, Qt.AlignmentFlag.AlignCenter, code)
+        painter.restore()
