@@ -95,7 +95,11 @@ def run_action(session, action: Callable, *args):
         logger.error("Review action %s failed: %s", getattr(action, "__name__", action), err)
         from napari.utils.notifications import show_error
 
-        show_error(str(err))
+        # Store errors are written in English for the log; the reader gets them with a
+        # translated lead. ValueErrors from the session are translated already.
+        message = tr("store_failed", session.language, error=err) if isinstance(
+            err, StoreError) else str(err)
+        show_error(message)
         return None
 
 
