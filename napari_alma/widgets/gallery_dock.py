@@ -112,7 +112,7 @@ class GalleryDock(SessionDock):
         self.groups = GroupList()
         self.groups.setToolTip(tr("gallery_groups_tooltip", lang))
         self.groups.currentRowChanged.connect(self._show)
-        self.groups.cells_dropped.connect(self.move_cells)
+        self.groups.cells_dropped.connect(self.drop_cells)
         self.view = GalleryView()
         self.view.setToolTip(tr("gallery_view_tooltip", lang))
         self.view.setItemDelegate(CropDelegate(self.view, self.scheme))
@@ -176,7 +176,7 @@ class GalleryDock(SessionDock):
         self.session = session
         self.crops = _crop_cache(session)
         self.model = GalleryModel(self.crops, self._describe)
-        self.model.drop_handler = self.move_cells
+        self.model.drop_handler = self.drop_cells
         self.view.setModel(self.model)
         self.view.selectionModel().selectionChanged.connect(self._select_in_layer)
         self.view.selectionModel().currentChanged.connect(self._centre_on)
@@ -265,6 +265,12 @@ class GalleryDock(SessionDock):
             return
         session.select_ids(cell_ids)
         keys.run_action(session, keys.apply_class, session, code)
+
+    def drop_cells(self, cell_ids, code: str) -> None:
+        """Move dropped cells to ``code``; a drop inside a cell's own group changes nothing."""
+        classes = self.items["class"]
+        moved = [c for c in cell_ids if c in classes.index and classes[c] != code]
+        self.move_cells(moved, code)
 
     def classify_selected(self, code: str) -> None:
         """Move the selected crops to class ``code`` and select the next cell."""
@@ -362,13 +368,14 @@ class GalleryView(QListView):
     def __init__(self):
         super().__init__()
         self.key_to_code: dict[str, str] = {}
-        self.setViewMode(QListView.ViewMode.IconMode)
+        # NOTE: list mode wrapping left to right looks like icon mode, but lays out
+        # uniform items by arithmetic, while icon mode places each of 10,000 items.
+        self.setViewMode(QListView.ViewMode.ListMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
         self.setMovement(QListView.Movement.Static)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setUniformItemSizes(True)
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(500)
-        self.setGridSize(ITEM_SIZE)
         self.setSpacing(0)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         # NOTE: setMovement(Static) turned dragging off; the drop lands on the model.

@@ -33,6 +33,7 @@ CELL_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 CLASS_ROLE = Qt.ItemDataRole.UserRole + 2
 REVIEWED_ROLE = Qt.ItemDataRole.UserRole + 3
 CELLS_MIME_TYPE = "application/x-napari-alma-cells"
+SHOWN_COLUMNS = ("row", "col", "class", "reviewed")
 # About 20 MB of 72 x 72 RGB crops: a few screens of a scrolled gallery.
 CACHE_LIMIT = 1000
 # Crop reads share the CPU with napari's own tile loading.
@@ -144,6 +145,7 @@ class GalleryModel(QAbstractListModel):
         self.describe = describe
         self.ids: list[int] = []
         self.items = pd.DataFrame()
+        self._columns: dict[str, np.ndarray] = {}
         self.row_of: dict[int, int] = {}
         self.drop_handler = None
         crops.loaded.connect(self._crop_loaded)
@@ -158,17 +160,19 @@ class GalleryModel(QAbstractListModel):
         if not index.isValid() or index.row() >= len(self.ids):
             return None
         cell_id = self.ids[index.row()]
-        item = self.items.loc[cell_id]
+        # NOTE: plain arrays, because a pandas .loc per call made scrolling stutter.
+        position = self.items.index.get_loc(cell_id)
         if role == Qt.ItemDataRole.DecorationRole:
-            return self.crops.pixmap(cell_id, float(item["row"]), float(item["col"]))
+            return self.crops.pixmap(cell_id, float(self._columns["row"][position]),
+                                     float(self._columns["col"][position]))
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self.describe(item)
+            return self.describe(self.items.iloc[position])
         if role == CELL_ID_ROLE:
             return cell_id
         if role == CLASS_ROLE:
-            return str(item["class"])
+            return str(self._columns["class"][position])
         if role == REVIEWED_ROLE:
-            return bool(item["reviewed"])
+            return bool(self._columns["reviewed"][position])
         return None
 
     def flags(self, index):
@@ -210,6 +214,7 @@ class GalleryModel(QAbstractListModel):
         """Show the cells ``ids`` (in this order), described by ``items`` (indexed by id)."""
         new_ids = [int(cell_id) for cell_id in ids]
         old_items, self.items = self.items, items
+        self._columns = {name: items[name].to_numpy() for name in SHOWN_COLUMNS}
         if not self.ids:
             self._reset(new_ids)
             return
