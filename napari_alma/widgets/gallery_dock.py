@@ -191,6 +191,8 @@ class GalleryDock(SessionDock):
         session = self.session
         if session is None or session.cells_layer is None:
             return
+        # A prediction may have estimated the pixel size since the gallery opened.
+        self.crops.set_scale(*crop_scale(session.slide["mpp"]))
         layer = session.cells_layer
         self.items = gallery_data.gallery_items(layer.features, layer.data[:, -2:],
                                                 self._uncertainty(session, layer.features))
@@ -342,11 +344,17 @@ def _crop_cache(session) -> CropCache:
     """Return a crop cache reading the session's level-0 image at the gallery's size."""
     layer = session.image_layer
     image = layer.data[0] if layer.multiscale else layer.data
-    mpp = session.slide["mpp"]
+    return CropCache(image, *crop_scale(session.slide["mpp"]), CROP_PX)
+
+
+def crop_scale(mpp: float | None) -> tuple[float, float]:
+    """Return the (µm/px, crop side) that ``CropCache`` takes for a slide's pixel size.
+
+    Without a pixel size, a crop is as many pixels as the cells layer's marker.
+    """
     if mpp:
-        return CropCache(image, mpp, CROP_UM, CROP_PX)
-    # Without a pixel size, a crop is as many pixels as the cells layer's marker.
-    return CropCache(image, 1.0, points_style.FALLBACK_MARKER_DIAMETER_PX, CROP_PX)
+        return mpp, CROP_UM
+    return 1.0, points_style.FALLBACK_MARKER_DIAMETER_PX
 
 
 def _swatch(color: str) -> QIcon:

@@ -56,7 +56,7 @@ class CropCache(QObject):
     """
 
     loaded = Signal(int)
-    _finished = Signal(int, object)
+    _finished = Signal(int, int, object)
 
     def __init__(self, image, mpp: float, crop_um: float, crop_px: int):
         super().__init__()
@@ -66,6 +66,8 @@ class CropCache(QObject):
         self.pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
         self.pending: set[int] = set()
         self.reads = 0
+        # Bumped when the scale changes, so that reads started before are discarded.
+        self.generation = 0
         self._finished.connect(self._store)
 
     def pixmap(self, cell_id: int, row: float, col: float) -> QPixmap | None:
@@ -80,6 +82,15 @@ class CropCache(QObject):
             self.pool.start(_CropRead(self, cell_id, row, col))
         return None
 
+    def set_scale(self, mpp: float, crop_um: float) -> None:
+        """Read crops at a new pixel size or crop side, dropping the crops cut before."""
+        if (mpp, crop_um) == (self.mpp, self.crop_um):
+            return
+        self.cancel_pending()
+        self.mpp, self.crop_um = mpp, crop_um
+        self.generation += 1
+        self.pixmaps.clear()
+
     def cancel_pending(self) -> None:
         """Drop the reads not started yet, e.g. when the view scrolled past their cells."""
         self.pool.clear()
@@ -89,12 +100,14 @@ class CropCache(QObject):
         """Wait for the running reads to finish; return False on a timeout."""
         return self.pool.waitForDone(milliseconds)
 
-    def read(self, row: float, col: float) -> np.ndarray:
-        """Return the (crop_px, crop_px, 3) uint8 crop centred on (row, col)."""
-        return extract_crops(self.image, [(row, col)], self.mpp, self.crop_um, self.crop_px)[0]
+    def read(self, row: float, col: float, mpp: float, crop_um: float) -> np.ndarray:
+        """Return the (crop_px, crop_px, 3) uint8 crop of ``crop_um`` centred on (row, col)."""
+        return extract_crops(self.image, [(row, col)], mpp, crop_um, self.crop_px)[0]
 
-    def _store(self, cell_id: int, crop) -> None:
+    def _store(self, cell_id: int, generation: int, crop) -> None:
         # NOTE: a read that was running when its queue was cleared is kept all the same.
+        if generation != self.generation:
+            return
         self.pending.discard(cell_id)
         if crop is None:
             return
@@ -108,14 +121,16 @@ class _CropRead(QRunnable):
     def __init__(self, cache: CropCache, cell_id: int, row: float, col: float):
         super().__init__()
         self.cache, self.cell_id, self.row, self.col = cache, cell_id, row, col
+        # The scale is copied here, because the GUI thread may change it during the read.
+        self.mpp, self.crop_um, self.generation = cache.mpp, cache.crop_um, cache.generation
 
     def run(self) -> None:
         try:
-            crop = self.cache.read(self.row, self.col)
+            crop = self.cache.read(self.row, self.col, self.mpp, self.crop_um)
         except Exception:  # noqa: BLE001 -- a worker thread must not raise into Qt
             logger.exception("Reading the crop of cell %s failed", self.cell_id)
             crop = None
-        self.cache._finished.emit(self.cell_id, crop)
+        self.cache._finished.emit(self.cell_id, self.generation, crop)
 
 
 def _to_pixmap(crop: np.ndarray) -> QPixmap:

@@ -238,3 +238,12 @@ def test_ten_thousand_cells_without_widgets(make_napari_viewer, tmp_path, field_
     dock.crops.cancel_pending()
     dock.crops.wait()
     session.project.close()
+
+
+def test_crops_follow_new_pixel_size(gallery, review):
+    assert gallery.crops.mpp == 1.0
+    review.project.set_mpp(review.slide_id, 0.1, "manual", READER)
+    review.refresh()
+    assert gallery.crops.mpp == pytest.approx(0.1)
+    assert gallery.crops.crop_um == pytest.approx(20.0)
+    assert gallery.crops.generation == 1
