@@ -130,6 +130,7 @@ def dock_widgets(viewer, session: ReviewSession) -> dict:
     """Dock the review, model, gallery and count widgets on the right; return them by name."""
     from napari_alma.widgets.count_dock import CountDock
     from napari_alma.widgets.gallery_dock import GalleryDock
+    from napari_alma.widgets.key_passthrough import pass_class_keys_through
     from napari_alma.widgets.model_dock import ModelDock
     from napari_alma.widgets.review_dock import ReviewDock
 
@@ -148,4 +149,5 @@ def dock_widgets(viewer, session: ReviewSession) -> dict:
     for name, widget in widgets.items():
         viewer.window.add_dock_widget(widget, name=tr(titles[name], language), area="right",
                                       tabify=name in ("gallery", "count"))
+        pass_class_keys_through(widget.native, session.scheme)
     return widgets

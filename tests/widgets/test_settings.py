@@ -171,3 +171,30 @@ def test_docks_built_in_saved_language(make_napari_viewer, monkeypatch):
     gallery = GalleryDock(viewer)
     assert gallery.native.windowTitle() == "Galería de células"
     assert gallery.not_reviewed.text() == "Solo sin revisar"
+
+
+@pytest.mark.gui
+def test_class_key_from_focused_dock(review, qtbot):
+    review.select_ids([int(review.cells_layer.features["cell_id"][0])])
+    button = review.docks["model"].predict_button.native
+    qtbot.keyClick(button, Qt.Key.Key_L)
+    assert last_label(review) == "LYT"
+
+
+@pytest.mark.gui
+def test_typing_reader_name_stores_nothing(review, qtbot):
+    review.select_ids([int(review.cells_layer.features["cell_id"][0])])
+    field = review.docks["review"].reader.native
+    field.clear()
+    qtbot.keyClicks(field, "bob")
+    assert field.text() == "bob"
+    assert last_label(review) is None
+
+
+@pytest.mark.gui
+def test_class_key_from_focused_list(review, qtbot):
+    review.select_ids([int(review.cells_layer.features["cell_id"][0])])
+    target = review.docks["count"].target
+    qtbot.keyClick(target.native, Qt.Key.Key_L)
+    assert last_label(review) == "LYT"
+    assert target.value == 500
