@@ -18,6 +18,7 @@ import io
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import yaml
@@ -70,6 +71,8 @@ def render(language: str, sample: Path, project_folder: Path, out: Path) -> list
     from napari_alma.widgets.launch import open_in_viewer
 
     os.environ["ALMA_LANG"] = language
+    # napari shows this deprecation as a pop-up over the canvas; it has no place in the docs.
+    warnings.filterwarnings("ignore", message=".*PyQt5 backend is deprecated")
     viewer = napari.Viewer(title="napari-alma", show=True)
     written = []
     try:
@@ -77,10 +80,10 @@ def render(language: str, sample: Path, project_folder: Path, out: Path) -> list
                                  predict=False)
         viewer.window.resize(*WINDOW_SIZE)
         settle()
+        written.append(grab_window(viewer, session, out / f"window_{language}.png"))
         for name, widget_class in manifest_docks():
             dock = docked_instance(viewer, session, widget_class)
             written.append(grab_dock(dock, out / f"{name}_{language}.png"))
-        written.append(grab_window(viewer, session, out / f"window_{language}.png"))
     finally:
         viewer.close()
     return written
@@ -98,32 +101,39 @@ def docked_instance(viewer, session, widget_class):
 
 
 def grab_dock(dock, path: Path) -> Path:
-    """Bring the dock's tab to the front, let it load, and save a picture of it."""
-    from qtpy.QtWidgets import QDockWidget
-
-    wrapper = dock.native.parent()
-    while wrapper is not None and not isinstance(wrapper, QDockWidget):
-        wrapper = wrapper.parent()
-    if wrapper is not None:
-        wrapper.raise_()
-    dock.native.resize(*DOCK_SIZE)
+    """Float the dock at a fixed size, let it load, save a picture of it and dock it again."""
+    wrapper = dock_wrapper(dock)
+    wrapper.setFloating(True)
+    wrapper.resize(*DOCK_SIZE)
     settle()
     crops = getattr(dock, "crops", None)
     if crops is not None:
         wait_for_crops(crops)
-    return save_png(dock.native.grab(), path)
+    try:
+        return save_png(dock.native.grab(), path)
+    finally:
+        wrapper.setFloating(False)
+        settle()
+
+
+def dock_wrapper(dock):
+    """Return the ``QDockWidget`` that napari put around ``dock``."""
+    from qtpy.QtWidgets import QDockWidget
+
+    wrapper = dock.native.parentWidget()
+    while not isinstance(wrapper, QDockWidget):
+        wrapper = wrapper.parentWidget()
+    return wrapper
 
 
 def grab_window(viewer, session, path: Path) -> Path:
     """Save the whole window with the review and count docks in front."""
-    from qtpy.QtWidgets import QDockWidget
+    from qtpy.QtCore import Qt
 
-    for name in ("review", "count"):
-        wrapper = session.docks[name].native.parent()
-        while wrapper is not None and not isinstance(wrapper, QDockWidget):
-            wrapper = wrapper.parent()
-        if wrapper is not None:
-            wrapper.raise_()
+    wrappers = [dock_wrapper(session.docks[name]) for name in ("review", "count")]
+    for wrapper in wrappers:
+        wrapper.raise_()
+    viewer.window._qt_window.resizeDocks(wrappers, [DOCK_SIZE[0]] * 2, Qt.Orientation.Horizontal)
     viewer.reset_view()
     settle()
     return save_png(viewer.window._qt_window.grab(), path)

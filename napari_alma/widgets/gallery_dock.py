@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
     QLabel,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -102,10 +103,13 @@ class GalleryDock(SessionDock):
         self.settings_button.setToolTip(tr("settings_open_tooltip", lang))
         self.settings_button.clicked.connect(self.open_settings)
         self._fill_groups()
-        self.native.layout().addWidget(self._panel())
+        self.native.layout().addWidget(self._panel(), 1)
 
     def _panel(self) -> QWidget:
         panel = QWidget()
+        # An expanding panel stops napari from adding a stretch below it, so the crops
+        # take the dock's whole height.
+        panel.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         layout = QVBoxLayout(panel)
         layout.setContentsMargins(0, 0, 0, 0)
         controls = QHBoxLayout()
