@@ -68,6 +68,9 @@ class GalleryDock(SessionDock):
         self._predictions = None
         self.crops: CropCache | None = None
         self.model: GalleryModel | None = None
+        # True while the gallery copies the cells layer's selection, which must then
+        # neither flow back to the layer nor move the camera.
+        self._following_layer = False
         self._build()
         self.update_keys()
         if session is not None:
@@ -164,6 +167,7 @@ class GalleryDock(SessionDock):
         self.view.selectionModel().selectionChanged.connect(self._select_in_layer)
         self.view.selectionModel().currentChanged.connect(self._centre_on)
         self.view.verticalScrollBar().valueChanged.connect(self.crops.cancel_pending)
+        session.cells_layer.selected_data.events.items_changed.connect(self._select_from_layer)
         self._scores = self._scores.iloc[0:0]
         self._predictions = None
         session.connect(self.refresh)
@@ -280,12 +284,25 @@ class GalleryDock(SessionDock):
             self.select_cells([following[0]])
 
     def _select_in_layer(self, *_args) -> None:
-        if self.session is not None:
+        if self.session is not None and not self._following_layer:
             self.session.select_ids(self.selected_ids())
+
+    def _select_from_layer(self, *_args) -> None:
+        """Select in the gallery the cells selected on the canvas, and scroll to them."""
+        if self.model is None or self._following_layer:
+            return
+        layer_ids = self.session.selected_ids()
+        if set(layer_ids) == set(self.selected_ids()):
+            return
+        self._following_layer = True
+        try:
+            self.select_cells(layer_ids)
+        finally:
+            self._following_layer = False
 
     def _centre_on(self, index, *_args) -> None:
         """Centre the viewer on the cell of ``index`` and select it in the cells layer."""
-        if self.session is None or not index.isValid():
+        if self.session is None or not index.isValid() or self._following_layer:
             return
         item = self.items.loc[index.data(CELL_ID_ROLE)]
         layer = self.session.cells_layer

@@ -247,3 +247,21 @@ def test_crops_follow_new_pixel_size(gallery, review):
     assert gallery.crops.mpp == pytest.approx(0.1)
     assert gallery.crops.crop_um == pytest.approx(20.0)
     assert gallery.crops.generation == 1
+
+
+def test_canvas_selection_shown_in_gallery(gallery, review):
+    cell_id = gallery.shown_ids()[3]
+    centre = tuple(review.viewer.scene.camera.center)
+    review.select_ids([cell_id])
+    assert gallery.selected_ids() == [cell_id]
+    assert gallery.view.currentIndex().row() == 3
+    assert tuple(review.viewer.scene.camera.center) == centre
+
+
+def test_hidden_cell_keeps_canvas_selection(gallery, review):
+    gallery.set_group("LYT")
+    other = [c for c in review.cells_layer.features["cell_id"]
+             if gallery.items.loc[c, "class"] != "LYT"][0]
+    review.select_ids([int(other)])
+    assert gallery.selected_ids() == []
+    assert review.selected_ids() == [int(other)]
