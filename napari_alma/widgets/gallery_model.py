@@ -227,21 +227,24 @@ class GalleryModel(QAbstractListModel):
     # -- updates -------------------------------------------------------------------------
     def set_cells(self, ids, items: pd.DataFrame) -> None:
         """Show the cells ``ids`` (in this order), described by ``items`` (indexed by id)."""
-        new_ids = [int(cell_id) for cell_id in ids]
+        new_ids = np.asarray(ids, dtype=int).tolist()
         old_items, self.items = self.items, items
         self._columns = {name: items[name].to_numpy() for name in SHOWN_COLUMNS}
         if not self.ids:
             self._reset(new_ids)
             return
-        self._remove_missing(set(new_ids))
-        self._reorder([cell_id for cell_id in new_ids if cell_id in self.row_of])
-        self._insert_new(new_ids)
+        if new_ids != self.ids:
+            self._remove_missing(set(new_ids))
+            current = set(self.ids)
+            self._reorder([cell_id for cell_id in new_ids if cell_id in current])
+            self._insert_new(new_ids, current)
+            self.row_of = dict(zip(self.ids, range(len(self.ids))))
         self._emit_changed(old_items)
 
     def _reset(self, new_ids: list[int]) -> None:
         self.beginResetModel()
         self.ids = new_ids
-        self.row_of = {cell_id: row for row, cell_id in enumerate(new_ids)}
+        self.row_of = dict(zip(new_ids, range(len(new_ids))))
         self.endResetModel()
 
     def _remove_missing(self, keep: set[int]) -> None:
@@ -250,37 +253,38 @@ class GalleryModel(QAbstractListModel):
             self.beginRemoveRows(QModelIndex(), first, last)
             del self.ids[first : last + 1]
             self.endRemoveRows()
-        self.row_of = {cell_id: row for row, cell_id in enumerate(self.ids)}
 
     def _reorder(self, kept: list[int]) -> None:
         if kept == self.ids:
             return
         self.layoutAboutToBeChanged.emit()
         old_rows = self.persistentIndexList()
-        new_row = {cell_id: row for row, cell_id in enumerate(kept)}
+        new_row = dict(zip(kept, range(len(kept))))
         moved = [self.index(new_row[self.ids[index.row()]], 0) for index in old_rows]
         self.ids = kept
-        self.row_of = new_row
         self.changePersistentIndexList(old_rows, moved)
         self.layoutChanged.emit()
 
-    def _insert_new(self, new_ids: list[int]) -> None:
-        added = [row for row, cell_id in enumerate(new_ids) if cell_id not in self.row_of]
+    def _insert_new(self, new_ids: list[int], present: set[int]) -> None:
+        added = [row for row, cell_id in enumerate(new_ids) if cell_id not in present]
         for first, last in _runs(added):
             self.beginInsertRows(QModelIndex(), first, last)
             self.ids[first:first] = new_ids[first : last + 1]
             self.endInsertRows()
-        self.row_of = {cell_id: row for row, cell_id in enumerate(self.ids)}
 
     def _emit_changed(self, old_items: pd.DataFrame) -> None:
-        """Repaint the cells whose class or review state changed."""
+        """Repaint the cells whose class, prediction or review state changed."""
         if old_items.empty:
             return
-        shown = pd.Index(self.ids)
-        columns = ["class", "predicted_class", "reviewed"]
-        before = old_items.reindex(shown)[columns]
-        after = self.items.reindex(shown)[columns]
-        changed = (before != after).any(axis=1).to_numpy()
+        shown = np.asarray(self.ids, dtype=int)
+        before = old_items.index.get_indexer(shown)
+        after = self.items.index.get_indexer(shown)
+        known = before >= 0
+        changed = ~known
+        for column in ("class", "predicted_class", "reviewed"):
+            old_values = old_items[column].to_numpy()[before[known]]
+            new_values = self.items[column].to_numpy()[after[known]]
+            changed[known] |= old_values != new_values
         for row in np.flatnonzero(changed):
             index = self.index(int(row), 0)
             self.dataChanged.emit(index, index)
