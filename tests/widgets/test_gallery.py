@@ -265,3 +265,21 @@ def test_hidden_cell_keeps_canvas_selection(gallery, review):
     review.select_ids([int(other)])
     assert gallery.selected_ids() == []
     assert review.selected_ids() == [int(other)]
+
+
+def test_crops_read_off_gui_thread(gallery, qtbot, monkeypatch):
+    import threading
+
+    threads = []
+    original = type(gallery.crops).read
+
+    def recording_read(cache, *args):
+        threads.append(threading.get_ident())
+        return original(cache, *args)
+
+    monkeypatch.setattr(type(gallery.crops), "read", recording_read)
+    gallery.crops.set_scale(0.5, 20.0)
+    gallery.view.viewport().update()
+    qtbot.waitUntil(lambda: len(gallery.crops.pixmaps) > 0, timeout=15_000)
+    assert threads
+    assert threading.get_ident() not in threads
