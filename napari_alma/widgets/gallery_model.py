@@ -1,9 +1,9 @@
 """The gallery's Qt model and its crop cache: one list row per cell, crops read in threads.
 
 The view requests a crop from the model only when it paints an item, so only the crops
-of cells that were on screen are read. Each read runs in a ``QThreadPool`` worker; the finished crop
-becomes a ``QPixmap`` on the GUI thread and stays in a bounded cache keyed by cell id, so
-a class change or a new sort order repaints without reading the slide again.
+of cells that were on screen are read. Each read runs in a ``QThreadPool`` worker. The
+finished crop becomes a ``QPixmap`` on the GUI thread and stays in a bounded cache keyed
+by cell id, so a class change or a new sort order repaints without reading the slide.
 """
 
 from __future__ import annotations
@@ -220,8 +220,8 @@ class GalleryModel(QAbstractListModel):
         if not cell_ids or not parent.isValid() or self.drop_handler is None:
             return False
         self.drop_handler(cell_ids, self.data(parent, CLASS_ROLE))
-        # False, because the model already shows the move; True would let the view
-        # remove the dragged rows a second time.
+        # False, so that Qt does not treat the drop as a row move: the store change has
+        # already updated the model through the session.
         return False
 
     # -- updates -------------------------------------------------------------------------
