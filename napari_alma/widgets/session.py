@@ -301,7 +301,9 @@ class ReviewSession:
                 self._check_inside(row, col)
                 self.project.add_cell(self.slide_id, row, col, self.add_class, self.reader)
         except Exception as err:  # noqa: BLE001 -- an unstored point must leave the screen
-            _notify_error(str(err))
+            # The session's own ValueErrors are translated; others get a translated lead.
+            _notify_error(str(err) if isinstance(err, ValueError) else
+                          tr("store_failed", self.language, error=err))
             self._refresh_later()
             return
         self._write_attributes(self.project.cell_table(self.slide_id, reader=self.reader))
