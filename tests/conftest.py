@@ -26,3 +26,11 @@ def data_root() -> Path:
             "bccd/, pbc_wbc_yolo/ and segpc2021_bm_plasma_cells/, or place it at ../shared/data."
         )
     return root
+
+
+@pytest.fixture(autouse=True)
+def user_config_folder(tmp_path_factory, monkeypatch) -> Path:
+    """Keep every test away from the real user's saved keys and language."""
+    folder = tmp_path_factory.mktemp("user-config")
+    monkeypatch.setenv("ALMA_CONFIG_DIR", str(folder))
+    return folder

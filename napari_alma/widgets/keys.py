@@ -1,14 +1,16 @@
-"""Keyboard shortcuts of the review, bound on the viewer, the image layer and the cells layer.
+"""Keyboard shortcuts of the review, bound on the viewer and on every layer of the viewer.
 
 napari looks a key up in the active layer's own keymap, then in the active layer's class
 keymap, then in the viewer's keymaps. In napari 0.9.2 the Points class binds A, P, S, Z,
 1-5, Delete and Backspace, and the Image class binds C, O, X, Y, Z, 1 and 2. A binding on
-the viewer alone would lose to those, so the review keys are also bound on the image layer
-and on the cells layer, whose own keymaps come first.
+the viewer alone would lose to those, so the review keys are also bound on each layer
+(the image, the cells and any layer added later), whose own keymaps come first. A key
+pressed in a dock that the dock's widgets do not use reaches the same keymaps, because
+napari's dock widgets pass such keys to the viewer.
 
-Keys (scheme letters come from the class scheme, one letter per class):
+Keys (one per class: the reader's saved key, else the class scheme's):
 
-- a class letter: apply that class to the selected cells. This replaces, while the cells
+- a class key: apply that class to the selected cells. This replaces, while the cells
   layer is active, napari's Points keys A (select all in view), P (add mode), S (select
   mode) and Z (pan/zoom mode); the digits 2, 3 and 4 and the layer-controls buttons
   still switch those modes.
@@ -21,10 +23,12 @@ Keys (scheme letters come from the class scheme, one letter per class):
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
 
 from napari_alma.core.i18n import tr
 from napari_alma.store.project import StoreError
+from napari_alma.widgets import user_settings
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +37,15 @@ MARK_REVIEWED_KEY = "Enter"
 DELETE_KEYS = ("Delete", "Backspace")
 
 
+# The keys bound for each session, so that binding again first removes the old ones.
+_BOUND_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def review_actions(session) -> dict[str, Callable[[], None]]:
     """Return the review's key bindings: napari key name -> action without arguments."""
     actions = {
-        cell_class.key.upper(): _apply_action(session, cell_class.code)
-        for cell_class in session.scheme.classes
+        key.upper(): _apply_action(session, code)
+        for code, key in user_settings.class_keys(session.scheme).items()
     }
     actions[ADD_CELL_KEY] = lambda: run_action(session, add_cell_at_cursor, session)
     actions[MARK_REVIEWED_KEY] = lambda: run_action(session, mark_reviewed, session)
@@ -48,17 +56,38 @@ def review_actions(session) -> dict[str, Callable[[], None]]:
 
 
 def bind_review_keys(session) -> None:
-    """Bind the review keys on the viewer, the image layer and the cells layer."""
+    """Bind the review keys on the viewer and every layer, replacing earlier bindings.
+
+    Call it again after the reader changes the class keys. Layers added to the viewer
+    later get the keys when they are inserted.
+    """
+    first_time = session not in _BOUND_KEYS
+    for provider in (session.viewer, *session.viewer.layers):
+        _unbind(provider, _BOUND_KEYS.get(session, ()))
     actions = review_actions(session)
-    delete = lambda: run_action(session, delete_selected, session)  # noqa: E731
+    _BOUND_KEYS[session] = (*actions, *DELETE_KEYS)
+    for provider in (session.viewer, *session.viewer.layers):
+        _bind_on(session, provider, actions)
+    if first_time:
+        session.viewer.layers.events.inserted.connect(
+            lambda event: _bind_on(session, event.value, review_actions(session))
+        )
+
+
+def _bind_on(session, provider, actions: dict[str, Callable[[], None]]) -> None:
     for key, action in actions.items():
-        for provider in (session.viewer, session.image_layer, session.cells_layer):
-            provider.bind_key(key, _ignore_provider(action), overwrite=True)
-    # NOTE: the cells layer keeps napari's own Delete, whose removal reaches the store
-    # through the layer's data event; here Delete covers the other layers.
-    for key in DELETE_KEYS:
-        for provider in (session.viewer, session.image_layer):
+        provider.bind_key(key, _ignore_provider(action), overwrite=True)
+    # NOTE: the cells layer and any other non-image layer keep napari's own Delete: on
+    # the cells layer its removal reaches the store through the layer's data event.
+    if provider is session.viewer or provider is session.image_layer:
+        delete = lambda: run_action(session, delete_selected, session)  # noqa: E731
+        for key in DELETE_KEYS:
             provider.bind_key(key, _ignore_provider(delete), overwrite=True)
+
+
+def _unbind(provider, keys) -> None:
+    for key in keys:
+        provider.bind_key(key, None)
 
 
 def run_action(session, action: Callable, *args):
@@ -69,7 +98,11 @@ def run_action(session, action: Callable, *args):
         logger.error("Review action %s failed: %s", getattr(action, "__name__", action), err)
         from napari.utils.notifications import show_error
 
-        show_error(str(err))
+        # Store errors are written in English for the log; the reader gets them with a
+        # translated lead. ValueErrors from the session are translated already.
+        message = tr("store_failed", session.language, error=err) if isinstance(
+            err, StoreError) else str(err)
+        show_error(message)
         return None
 
 

@@ -1,4 +1,4 @@
-"""Open a slide for review in a napari viewer: image, cells layer and the three docks."""
+"""Open a slide for review in a napari viewer: image, cells layer and the review docks."""
 
 from __future__ import annotations
 
@@ -144,13 +144,16 @@ def dock_widgets(viewer, session: ReviewSession) -> dict:
     from napari_alma.widgets.agreement_dock import AgreementDock
     from napari_alma.widgets.count_dock import CountDock
     from napari_alma.widgets.desk_dock import QueueDock
+    from napari_alma.widgets.gallery_dock import GalleryDock
+    from napari_alma.widgets.key_passthrough import pass_class_keys_through
     from napari_alma.widgets.model_dock import ModelDock
     from napari_alma.widgets.pixel_size import PixelSizeDock
     from napari_alma.widgets.review_dock import ReviewDock
 
     language = session.language
-    # The model and pixel-size docks are used once per slide and the queue has keys, so
-    # they sit in tabs behind the count: the count and the class buttons stay visible
+    # The model and pixel-size docks are used once per slide, the queue has keys and the
+    # gallery needs the dock's height, so they sit in tabs behind the count: the count and
+    # the class buttons stay visible
     # together, and the last dock added to a tab group is the one shown.
     widgets = {
         "review": ReviewDock(viewer),
@@ -158,12 +161,14 @@ def dock_widgets(viewer, session: ReviewSession) -> dict:
         "pixel_size": PixelSizeDock(viewer),
         "queue": QueueDock(viewer),
         "agreement": AgreementDock(viewer),
+        "gallery": GalleryDock(viewer),
         "count": CountDock(viewer),
     }
     titles = {"review": "dock_review", "count": "dock_count", "model": "dock_model",
               "pixel_size": "slide_pixel_size_title", "queue": "review_dock_queue",
-              "agreement": "second_dock_agreement"}
+              "agreement": "second_dock_agreement", "gallery": "gallery_title"}
     for name, widget in widgets.items():
         viewer.window.add_dock_widget(widget, name=tr(titles[name], language), area="right",
-                                      tabify=name != "review" and name != "model")
+                                      tabify=name not in ("review", "model"))
+        pass_class_keys_through(widget.native, session.scheme)
     return widgets

@@ -10,7 +10,7 @@ from napari_alma.core.i18n import tr
 from napari_alma.core.scheme import CellClass, default_scheme
 from napari_alma.store.project import default_reader
 from napari_alma.store.second_read import is_reading_blind
-from napari_alma.widgets import keys
+from napari_alma.widgets import keys, user_settings
 from napari_alma.widgets.dock import DOCK_MAX_WIDTH, SessionDock
 from napari_alma.widgets.session import get_session, on_session
 
@@ -24,9 +24,12 @@ BUTTON_SPACING = 2
 LABEL_MARGIN = 12
 
 
-def class_button_text(cell_class: CellClass, language: str) -> str:
-    """Return a class button's text: its key and its name, e.g. "[b] blast"."""
-    return f"[{cell_class.key}] {cell_class.name(language)}"
+def class_button_text(cell_class: CellClass, language: str, key: str | None = None) -> str:
+    """Return a class button's text: its key and its name, e.g. "[b] blast".
+
+    ``key`` is the reader's key for the class; by default the scheme's.
+    """
+    return f"[{key or cell_class.key}] {cell_class.name(language)}"
 
 
 def text_color_for(background: str) -> str:
@@ -63,6 +66,9 @@ class ReviewDock(SessionDock):
         self.add_button = self._action_button("add_cell", keys.add_cell_at_cursor)
         self.delete_button = self._action_button("delete_cells", keys.delete_selected)
         self.review_button = self._action_button("mark_reviewed", keys.mark_reviewed)
+        self.settings_button = PushButton(text=tr("settings_open", self.language))
+        self.settings_button.tooltip = tr("settings_open_tooltip", self.language)
+        self.settings_button.changed.connect(self.open_settings)
         self.keys_help = Label(value=tr("review_keys_help", self.language))
         self.keys_help.native.setWordWrap(True)
         _reserve_wrapped_height(self.keys_help.native)
@@ -72,7 +78,7 @@ class ReviewDock(SessionDock):
             Label(value=tr("apply_class", self.language)),
             *self._rows(list(self.class_buttons.values())),
             self.add_button, self.delete_button, self.review_button,
-            self.keys_help,
+            self.keys_help, self.settings_button,
         ])
         self.native.layout().setSpacing(BUTTON_SPACING)
         if session is not None:
@@ -81,8 +87,10 @@ class ReviewDock(SessionDock):
 
     def _make_class_buttons(self) -> dict[str, PushButton]:
         buttons = {}
+        class_keys = user_settings.class_keys(self.scheme)
         for cell_class in self.scheme.classes:
-            button = PushButton(text=class_button_text(cell_class, self.language))
+            button = PushButton(text=class_button_text(cell_class, self.language,
+                                                       class_keys[cell_class.code]))
             button.native.setStyleSheet(
                 f"background-color: {cell_class.color}; "
                 f"color: {text_color_for(cell_class.color)};"
@@ -91,6 +99,18 @@ class ReviewDock(SessionDock):
             button.changed.connect(self._apply_callback(cell_class.code))
             buttons[cell_class.code] = button
         return buttons
+
+    def update_keys(self) -> None:
+        """Show the reader's current class keys on the class buttons."""
+        class_keys = user_settings.class_keys(self.scheme)
+        for code, button in self.class_buttons.items():
+            button.text = class_button_text(self.scheme[code], self.language, class_keys[code])
+
+    def open_settings(self, *_args) -> None:
+        """Open the dialog that sets the class keys and the language."""
+        from napari_alma.widgets.settings_dialog import open_settings
+
+        open_settings(self.viewer, self.language, self.native)
 
     def _rows(self, buttons: list[PushButton]) -> list[Container]:
         rows = []

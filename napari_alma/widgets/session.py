@@ -48,9 +48,18 @@ def on_session(viewer, callback: Callable[[ReviewSession], None]) -> None:
 
 
 def viewer_language() -> str:
-    """Return "en" or "es": ``ALMA_LANG`` if set, else napari's language, else the locale."""
+    """Return "en" or "es", the language of the docks.
+
+    In order: ``ALMA_LANG`` if set, the language saved in the user settings, napari's
+    language, the system locale.
+    """
     if os.environ.get("ALMA_LANG"):
         return get_language()
+    from napari_alma.widgets.user_settings import language_override
+
+    saved = language_override()
+    if saved:
+        return saved
     try:
         from napari.settings import get_settings
 
@@ -334,7 +343,9 @@ class ReviewSession:
                 self._check_inside(row, col)
                 self.project.add_cell(self.slide_id, row, col, self.add_class, self.reader)
         except Exception as err:  # noqa: BLE001 -- an unstored point must leave the screen
-            _notify_error(str(err))
+            # The session's own ValueErrors are translated; others get a translated lead.
+            _notify_error(str(err) if isinstance(err, ValueError) else
+                          tr("store_failed", self.language, error=err))
             self._refresh_later()
             return
         self._write_attributes(self.project.cell_table(self.slide_id, reader=self.reader))
