@@ -206,30 +206,53 @@ def _add_predict(commands) -> None:
     parser.add_argument("--mpp", type=float, default=None,
                         help="pixel size in µm/px for slides whose file does not state it")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--bald", type=int, default=0, metavar="T",
+                        help="also score each cell with BALD from T Monte-Carlo dropout "
+                        "passes, for the review queue (default 0: off; e.g. 10)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDR",
+                        help="dask.distributed scheduler address: the workers detect and "
+                        "classify the slides, and this process stores them (slide and "
+                        "model paths must be readable by the workers)")
     _add_json(parser)
     parser.set_defaults(handler=_run_predict)
 
 
 def _run_predict(args) -> int:
-    from napari_alma.learning.predict import predict_slide
-
     project = _open_project(args.project, create=True)
     _check_region(args.region)
-    results = []
-    for slide in args.slides:
-        if args.mpp is not None:
+    if args.bald == 1 or args.bald < 0:
+        raise ValueError(f"--bald {args.bald}: give 0 (off) or at least 2 passes, e.g. 10.")
+    region = tuple(args.region) if args.region else None
+    if args.mpp is not None:
+        for slide in args.slides:
             _store_user_mpp(project, slide, args.mpp)
-        with _progress_bar(f"predict {Path(slide).name}") as progress:
-            result = predict_slide(project, slide, _model_folder(args.model), progress=progress,
-                                   region=tuple(args.region) if args.region else None,
-                                   device=args.device)
-        results.append(result)
+    if args.scheduler:
+        results = _predict_on_cluster(args, project, region)
+    else:
+        results = [_predict_one(args, project, slide, region) for slide in args.slides]
     text = "\n".join(
         f"{r['slide_id']}: {len(r['new'])} new cells, {len(r['matched'])} re-classified "
         f"(model {r['model_version']}, µm/px {r['mpp']:.4f}"
         f"{' estimated' if r['mpp_estimated'] else ''})" for r in results)
     _print(args, {"slides": results}, text)
     return 0
+
+
+def _predict_one(args, project, slide: str, region) -> dict:
+    from napari_alma.learning.predict import predict_slide
+
+    with _progress_bar(f"predict {Path(slide).name}") as progress:
+        return predict_slide(project, slide, _model_folder(args.model), progress=progress,
+                             region=region, device=args.device, bald_passes=args.bald)
+
+
+def _predict_on_cluster(args, project, region) -> list[dict]:
+    from napari_alma.learning.cluster import predict_on_cluster
+
+    with _progress_bar(f"predict {len(args.slides)} slides on {args.scheduler}") as progress:
+        return predict_on_cluster(project, args.slides, args.scheduler,
+                                  _model_folder(args.model), region=region,
+                                  device=args.device, bald_passes=args.bald, progress=progress)
 
 
 def _check_new_output(path: Path, overwrite: bool) -> None:

@@ -148,7 +148,8 @@ class CellClassifier:
             Square RGB crops covering ``input_um`` micrometres; resized to ``input_px``
             when ``h`` differs.
         device : str
-            A torch device name ("cpu", "cuda", "mps") or "auto".
+            A torch device name ("cpu", "cuda", "mps") or "auto". On cuda the forward pass
+            runs in float16 autocast (mixed precision).
         batch_size : int
             Crops per forward pass.
         tta : bool
@@ -160,19 +161,134 @@ class CellClassifier:
         (N, K) float32 ndarray
             Class probabilities; column k is ``classes[k]``.
         """
+        probabilities, _ = self._run(crops, device, batch_size, tta=tta, mc_passes=0)
+        return probabilities
+
+    def predict_with_bald(self, crops, passes: int = 10, device: str = "cpu",
+                          batch_size: int = 64, seed: int | None = 0):
+        """Classify cell crops and score each with BALD from Monte-Carlo dropout.
+
+        The probabilities are those of :meth:`predict` (dropout off). BALD comes from
+        ``passes`` further passes with the dropout layers sampling while batch
+        normalisation keeps its running statistics (evaluation mode).
+
+        Parameters
+        ----------
+        crops : (N, h, w, 3) uint8 array
+            As for :meth:`predict`.
+        passes : int
+            Monte-Carlo dropout passes T (at least 2).
+        device, batch_size
+            As for :meth:`predict`.
+        seed : int or None
+            Seed of the dropout masks, so that a run repeats; None draws fresh masks.
+
+        Returns
+        -------
+        probabilities : (N, K) float32 ndarray
+            Class probabilities with dropout off.
+        bald : (N,) float64 ndarray
+            Mutual information between the prediction and the weights, in nats; 0 for
+            every cell when the network has no active dropout (probability 0).
+        """
+        if passes < 2:
+            raise ValueError(f"BALD needs at least 2 Monte-Carlo passes; got {passes}.")
+        return self._run(crops, device, batch_size, tta=False, mc_passes=passes, seed=seed)
+
+    def _run(self, crops, device: str, batch_size: int, tta: bool, mc_passes: int,
+             seed: int | None = None):
         import torch
+
+        from napari_alma.core.uncertainty import bald
 
         crops = resize_crops(np.asarray(crops), self.input_px)
         device = select_device(device)
-        network = self.network.to(device)
-        outputs = []
-        with torch.inference_mode():
+        options = device_options(device)
+        network = self.network.to(device).eval()
+        generator = _dropout_generator(seed, device) if mc_passes else None
+        outputs, scores = [], []
+        with torch.inference_mode(), torch.autocast("cuda", enabled=options["autocast"]):
             for start in range(0, len(crops), batch_size):
                 batch = to_tensor(crops[start : start + batch_size], self.card["normalization"])
-                outputs.append(_forward(network, batch.to(device), tta).cpu().numpy())
-        if not outputs:
-            return np.zeros((0, len(self.classes)), dtype=np.float32)
-        return np.concatenate(outputs).astype(np.float32)
+                batch = to_device(batch, device)
+                outputs.append(_forward(network, batch, tta).cpu().numpy())
+                if mc_passes:
+                    samples = mc_dropout_samples(network, batch, mc_passes, generator)
+                    scores.append(bald(samples.cpu().numpy()))
+        n_classes = len(self.classes)
+        probabilities = (np.concatenate(outputs).astype(np.float32) if outputs
+                         else np.zeros((0, n_classes), dtype=np.float32))
+        if not mc_passes:
+            return probabilities, None
+        return probabilities, (np.concatenate(scores) if scores else np.zeros(0))
+
+
+def device_options(device: str) -> dict:
+    """Return how inference and training use ``device``.
+
+    ``autocast``: float16 mixed precision (cuda only). ``pin_memory`` and ``non_blocking``:
+    host batches go to page-locked memory and are copied asynchronously (cuda only,
+    since pinning helps nothing on cpu and mps).
+    """
+    cuda = str(device).startswith("cuda")
+    return {"autocast": cuda, "pin_memory": cuda, "non_blocking": cuda}
+
+
+def to_device(batch, device: str):
+    """Move a host tensor to ``device``, pinned and asynchronous on cuda."""
+    options = device_options(device)
+    if options["pin_memory"]:
+        batch = batch.pin_memory()
+    return batch.to(device, non_blocking=options["non_blocking"])
+
+
+def _dropout_generator(seed: int | None, device: str):
+    import torch
+
+    if seed is None:
+        return None
+    # Dropout masks are drawn on the device of the features, so the generator lives there.
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
+def mc_dropout_samples(network, batch, passes: int, generator=None):
+    """Return ``passes`` softmax outputs of ``network`` with its dropout sampling.
+
+    The network is the :func:`build_network` layout, where dropout sits only between the
+    pooled features and the linear head. So the convolutional features, with batch
+    normalisation in evaluation mode, are computed once, and each pass draws a dropout
+    mask (inverted scaling, as ``torch.nn.Dropout`` in training mode) and applies the head.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        A :func:`build_network` network.
+    batch : (N, 3, px, px) float tensor
+        Normalised crops on the network's device.
+    passes : int
+        Number of passes T.
+    generator : torch.Generator, optional
+        Source of the dropout masks, on the batch's device.
+
+    Returns
+    -------
+    (T, N, K) float32 tensor
+        Class probabilities of each pass.
+    """
+    import torch
+
+    rate = float(network.dropout.p)
+    features = network.pool(network.features(batch)).float()
+    samples = []
+    for _ in range(passes):
+        if rate > 0:
+            keep = torch.rand(features.shape, generator=generator, device=features.device)
+            dropped = features * (keep >= rate) / (1.0 - rate)
+        else:
+            dropped = features
+        logits = network.head(dropped.to(network.head.weight.dtype)).float()
+        samples.append(torch.softmax(logits, dim=1))
+    return torch.stack(samples)
 
 
 def _forward(network, batch, tta: bool):
