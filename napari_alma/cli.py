@@ -401,6 +401,11 @@ def _add_export(commands) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--reader", default=None, help="export this reader's labels")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    parser.add_argument("--pseudo-labels", type=float, default=None, metavar="P",
+                        help="al: also export unreviewed cells whose predicted class has "
+                        "probability >= P (0-1) as pseudo-labels of low weight, training "
+                        "slides only")
+    parser.add_argument("--seed", type=int, default=0, help="al: seed of the slide split")
     _add_json(parser)
     parser.set_defaults(handler=_run_export)
 
@@ -413,7 +418,9 @@ def _run_export(args) -> int:
         from napari_alma.learning.export import export_active_learning
 
         written = export_active_learning(project, args.out, reader=args.reader,
-                                         overwrite=args.overwrite)
+                                         overwrite=args.overwrite, seed=args.seed,
+                                         pseudo_min_confidence=args.pseudo_labels)
+        _warn_split(written)
     elif args.format == "csv":
         _check_new_output(Path(args.out) / "cells.csv", args.overwrite)
         written = write_cell_csv(project, Path(args.out), reader=args.reader)
@@ -422,6 +429,15 @@ def _run_export(args) -> int:
         written = write_differential_csv(project, Path(args.out))
     _print(args, {"format": args.format, "out": str(written)}, f"Wrote {written}")
     return 0
+
+
+def _warn_split(export_dir: Path) -> None:
+    """Print the classes that the export's train/val split could not put on both sides."""
+    manifest = json.loads((Path(export_dir) / "manifest.json").read_text(encoding="utf-8"))
+    for entry in manifest["split"]["classes_not_on_both_sides"]:
+        print(f"warning: class {entry['class']} is not on both sides of the split "
+              f"(train {entry['train']}, val {entry['val']}, {entry['slides']} slide(s)): "
+              f"{entry['reason']}; label it on more slides.", file=sys.stderr)
 
 
 # -- train ---------------------------------------------------------------------------------
