@@ -459,7 +459,13 @@ def _add_train(commands) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing model folder at --out")
     parser.add_argument("--project", default=None,
-                        help="register the model in this project and make it active")
+                        help="keep the model as a version of this project, and compare it "
+                        "with the project's active model on the validation cells")
+    parser.add_argument("--activate", default="if-better",
+                        choices=("if-better", "always", "never"),
+                        help="with --project: make the new model the active one when its "
+                        "validation balanced accuracy beats the active model's (default), "
+                        "always, or never")
     _add_json(parser)
     parser.set_defaults(handler=_run_train)
 
@@ -469,31 +475,34 @@ def _run_train(args) -> int:
 
     command = "napari-alma " + shlex.join(args.argv)
     _check_new_output(Path(args.out), args.overwrite)
+    project = _open_project(args.project) if args.project else None
+    baseline = _active_model_folder(project) if project else None
     with _progress_bar("train") as progress:
         card = train_model(args.data, args.out, from_model=_model_folder(args.from_model),
                            device=args.device, epochs=args.epochs, seed=args.seed,
-                           progress=progress, command=command, version=args.version)
-    if args.project:
-        _register_model(_open_project(args.project), Path(args.out), card["version"])
+                           progress=progress, command=command, version=args.version,
+                           baseline_model=baseline)
     metrics = card.get("metrics", {})
-    _print(args, card, f"Wrote model {card['version']} to {args.out}; validation balanced "
-           f"accuracy {metrics.get('balanced_accuracy', float('nan')):.3f}")
+    text = (f"Wrote model {card['version']} to {args.out}; validation balanced accuracy "
+            f"{metrics.get('balanced_accuracy', float('nan')):.3f}")
+    if metrics.get("per_class_f1"):
+        text += "\nper-class F1: " + ", ".join(
+            f"{code} {'-' if f1 is None else f'{f1:.2f}'}"
+            for code, f1 in metrics["per_class_f1"].items())
+        text += f"\nconfusion matrix: {Path(args.out) / 'confusion.png'}"
+    if project is not None:
+        from napari_alma.learning.versions import register_model
+
+        card["registration"] = register_model(project, Path(args.out), args.activate)
+        text += f"\n{card['registration']['reason']}"
+    _print(args, card, text)
     return 0
 
 
-def _register_model(project, model_dir: Path, version: str) -> None:
-    """Copy a trained model into the project's models folder and make it the active one."""
-    import shutil
+def _active_model_folder(project) -> Path:
+    from napari_alma.learning.predict import active_model_path
 
-    target = project.models_folder / version
-    if model_dir.resolve() != target.resolve():
-        if target.exists():
-            raise FileExistsError(
-                f"Project {project.folder} already has a model version {version!r}; "
-                "train again with another --version."
-            )
-        shutil.copytree(model_dir, target)
-    project.set_meta("active_model", str(target.resolve()))
+    return active_model_path(project)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,12 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from napari_alma.learning.model import check_model_scheme, read_card
 from napari_alma.learning.predict import (
     PredictionCancelled,
     Progress,
     active_model_path,
     analyse_slide,
-    read_model_classes,
     store_analysis,
 )
 from napari_alma.store.project import Project
@@ -67,7 +67,7 @@ def predict_on_cluster(
         One summary per slide (as :func:`predict_slide` returns), in the order given.
     """
     model_dir = Path(active_model_path(project, model_dir)).resolve()
-    project.scheme.check_model_classes(read_model_classes(model_dir), f"Model {model_dir}")
+    check_model_scheme(read_card(model_dir), project.scheme, model_dir)
     slides = [_register(project, path) for path in slide_paths]
     client, owned = _client(scheduler)
     try:

@@ -351,7 +351,8 @@ def load_model(folder, scheme=None) -> CellClassifier:
         When the folder or a file is missing, the weights are not safetensors (a pickled
         ``.pt`` checkpoint is never loaded), or the card is invalid.
     napari_alma.core.scheme.SchemeError
-        When the model predicts a class that ``scheme`` lacks.
+        When the model was trained for another scheme than ``scheme``, or predicts a class
+        that ``scheme`` lacks.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -360,7 +361,7 @@ def load_model(folder, scheme=None) -> CellClassifier:
     weights_path = _check_folder(folder)
     card = read_card(folder)
     if scheme is not None:
-        scheme.check_model_classes(card["classes"], source=f"Model {folder}")
+        check_model_scheme(card, scheme, folder)
     network = network_from_card(card)
     try:
         state = load_file(str(weights_path))
@@ -371,6 +372,25 @@ def load_model(folder, scheme=None) -> CellClassifier:
             f"{folder / CARD_NAME}: {err}"
         ) from err
     return CellClassifier(network, card, folder)
+
+
+def check_model_scheme(card: dict, scheme, folder) -> None:
+    """Raise when a model was trained for another class scheme, or knows a foreign class.
+
+    Raises
+    ------
+    napari_alma.core.scheme.SchemeError
+        Naming the model folder, its scheme and the project's scheme (or the classes).
+    """
+    from napari_alma.core.scheme import SchemeError
+
+    if card["scheme"] != scheme.name:
+        raise SchemeError(
+            f"Model {folder} was trained for class scheme {card['scheme']!r}, but this "
+            f"project uses {scheme.name!r}; its classes would mean other cells. Choose a "
+            f"model trained for {scheme.name!r}, or retrain one on this project's labels."
+        )
+    scheme.check_model_classes(card["classes"], source=f"Model {folder}")
 
 
 def _check_folder(folder: Path) -> Path:
@@ -451,11 +471,12 @@ def _check_card_values(card: dict, path: Path) -> None:
         raise ModelError(f"{path}: fields 'input_um' and 'input_px' must be positive.")
 
 
-def save_model(network, card: dict, folder) -> Path:
+def save_model(network, card: dict, folder, extra_files: dict | None = None) -> Path:
     """Write ``network``'s weights as safetensors and ``card`` as JSON into a model folder.
 
     The folder is written under a temporary sibling name and renamed into place; an
-    existing folder of the same name is replaced.
+    existing folder of the same name is replaced. ``extra_files`` maps file names to
+    bytes written beside them (for example a confusion-matrix plot).
 
     Returns
     -------
@@ -472,6 +493,8 @@ def save_model(network, card: dict, folder) -> Path:
                  network.state_dict().items()}
         save_file(state, str(temp_dir / WEIGHTS_NAME))
         (temp_dir / CARD_NAME).write_text(json.dumps(card, indent=2), encoding="utf-8")
+        for name, content in (extra_files or {}).items():
+            (temp_dir / Path(name).name).write_bytes(content)
         if folder.exists():
             shutil.rmtree(folder)
         temp_dir.rename(folder)

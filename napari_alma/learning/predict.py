@@ -88,6 +88,7 @@ def predict_slide(
         ``slide_id``, ``new`` and ``matched`` cell ids, ``mpp``, ``mpp_estimated``,
         ``model_version``.
     """
+    from napari_alma.learning.model import check_model_scheme, read_card
     from napari_alma.slides.reader import fingerprint
 
     slide = open_slide(slide_path)
@@ -96,18 +97,11 @@ def predict_slide(
         "metadata" if slide.mpp else None,
     )
     model_dir = active_model_path(project, model_dir)
-    project.scheme.check_model_classes(read_model_classes(model_dir), f"Model {model_dir}")
+    check_model_scheme(read_card(model_dir), project.scheme, model_dir)
     mpp, estimated = _slide_mpp(project, slide_id, slide)
     result = analyse_slide(slide_path, model_dir, mpp=mpp, region=region, device=device,
                            bald_passes=bald_passes, progress=progress, cancel=cancel)
     return store_analysis(project, slide_id, result, mpp_estimated=estimated)
-
-
-def read_model_classes(model_dir: str | Path) -> list[str]:
-    """Return the class codes of a model folder's card, without loading its weights."""
-    from napari_alma.learning.model import read_card
-
-    return list(read_card(model_dir)["classes"])
 
 
 def analyse_slide(
