@@ -127,10 +127,11 @@ def _show_scale_bar(viewer, layer) -> None:
 
 
 def dock_widgets(viewer, session: ReviewSession) -> dict:
-    """Dock the review, count and model widgets on the right; return them by name."""
+    """Dock the review, count, model and retrain widgets on the right; return them by name."""
     from napari_alma.widgets.count_dock import CountDock
     from napari_alma.widgets.model_dock import ModelDock
     from napari_alma.widgets.review_dock import ReviewDock
+    from napari_alma.widgets.train_dock import TrainDock
 
     language = session.language
     # The model dock is used once per slide, so it sits in a tab behind the count: the
@@ -139,10 +140,12 @@ def dock_widgets(viewer, session: ReviewSession) -> dict:
     widgets = {
         "review": ReviewDock(viewer),
         "model": ModelDock(viewer),
+        "train": TrainDock(viewer),
         "count": CountDock(viewer),
     }
-    titles = {"review": "dock_review", "count": "dock_count", "model": "dock_model"}
+    titles = {"review": "dock_review", "count": "dock_count", "model": "dock_model",
+              "train": "learn_dock_train"}
     for name, widget in widgets.items():
         viewer.window.add_dock_widget(widget, name=tr(titles[name], language), area="right",
-                                      tabify=name == "count")
+                                      tabify=name in ("train", "count"))
     return widgets

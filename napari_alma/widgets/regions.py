@@ -14,10 +14,17 @@ def view_region(viewer, image_layer) -> Region:
     (screen pixels per world unit), converted to the image layer's level-0 pixels and
     clipped to the slide.
     """
-    centre = np.asarray(viewer.camera.center[-2:], dtype=float)
-    half = np.asarray(viewer.canvas.size, dtype=float) / (2.0 * viewer.camera.zoom)
+    camera = viewer_camera(viewer)
+    centre = np.asarray(camera.center[-2:], dtype=float)
+    half = np.asarray(viewer.canvas.size, dtype=float) / (2.0 * camera.zoom)
     corners = np.stack([centre - half, centre + half])
     return _bounds_in_layer(image_layer, corners)
+
+
+def viewer_camera(viewer):
+    """Return the camera: ``viewer.scene.camera`` from napari 0.9, else ``viewer.camera``."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
 
 
 def shape_regions(shapes_layer, image_layer) -> list[Region]:
