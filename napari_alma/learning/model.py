@@ -195,6 +195,27 @@ class CellClassifier:
             raise ValueError(f"BALD needs at least 2 Monte-Carlo passes; got {passes}.")
         return self._run(crops, device, batch_size, tta=False, mc_passes=passes, seed=seed)
 
+    def embed(self, crops, device: str = "cpu", batch_size: int = 64) -> np.ndarray:
+        """Return the pooled features that feed the head, (N, D) float32, D the last width.
+
+        These are the inputs of the dropout and linear head, so a linear classifier fitted
+        on them sees what the model's own head sees.
+        """
+        import torch
+
+        crops = resize_crops(np.asarray(crops), self.input_px)
+        device = select_device(device)
+        network = self.network.to(device).eval()
+        autocast = device_options(device)["autocast"]
+        outputs = []
+        with torch.inference_mode(), torch.autocast("cuda", enabled=autocast):
+            for start in range(0, len(crops), batch_size):
+                batch = to_tensor(crops[start : start + batch_size], self.card["normalization"])
+                features = network.pool(network.features(to_device(batch, device)))
+                outputs.append(features.float().cpu().numpy())
+        width = int(self.network.head.in_features)
+        return np.concatenate(outputs) if outputs else np.zeros((0, width), np.float32)
+
     def _run(self, crops, device: str, batch_size: int, tta: bool, mc_passes: int,
              seed: int | None = None):
         import torch

@@ -151,9 +151,9 @@ def analyse_slide(
     mpp = mpp or slide.mpp or _estimate_mpp(slide)
     model = load_model(model_dir)
     bounds = clip_region(region, slide.shape)
-    positions = _detect_in_tiles(slide, mpp, bounds, progress, cancel)
-    probabilities, bald = _classify(slide, positions, mpp, model, select_device(device),
-                                    bald_passes)
+    classifier = _BatchClassifier(model, select_device(device), bald_passes)
+    positions = _detect_in_tiles(slide, mpp, bounds, classifier, progress, cancel)
+    probabilities, bald = classifier.finish()
     return {"positions": positions, "probabilities": probabilities, "bald": bald,
             "classes": model.classes, "model_version": model.version, "mpp": float(mpp),
             "mpp_estimated": estimated, "slide_path": str(slide_path)}
@@ -229,48 +229,101 @@ def _estimate_mpp(slide) -> float:
     return mpp
 
 
-def _tiles(region: tuple[int, int, int, int], overlap: int):
-    """Yield (core, padded) level-0 bounds of the tiles covering ``region``."""
+def _tiles(region: tuple[int, int, int, int], overlap: int, shape):
+    """Yield (core, padded) level-0 bounds of the tiles covering ``region``.
+
+    Cores tile the region; each padded tile adds ``overlap`` pixels around its core,
+    clipped to the slide (``shape``) rather than to the region, so a cell at the region's
+    edge is detected and cropped with its surroundings.
+    """
     r0, c0, r1, c1 = region
+    rows, cols = int(shape[0]), int(shape[1])
     for top in range(r0, r1, TILE_PX):
         for left in range(c0, c1, TILE_PX):
             core = (top, left, min(top + TILE_PX, r1), min(left + TILE_PX, c1))
-            padded = (max(core[0] - overlap, r0), max(core[1] - overlap, c0),
-                      min(core[2] + overlap, r1), min(core[3] + overlap, c1))
+            padded = (max(core[0] - overlap, 0), max(core[1] - overlap, 0),
+                      min(core[2] + overlap, rows), min(core[3] + overlap, cols))
             yield core, padded
 
 
-def _detect_in_tiles(slide, mpp, region, progress, cancel) -> np.ndarray:
+def tile_overlap_px(mpp: float, crop_um: float) -> int:
+    """Return the tile overlap in pixels: ``TILE_OVERLAP_UM``, or half a crop if larger.
+
+    A cell kept by a tile lies in its core, so with this overlap its whole crop lies in
+    the padded tile, and crops are cut from the tile in memory, never read again.
+    """
+    return int(np.ceil(max(TILE_OVERLAP_UM, crop_um / 2 + mpp) / mpp))
+
+
+def _detect_in_tiles(slide, mpp, region, classifier, progress, cancel) -> np.ndarray:
+    """Detect the cells tile by tile and hand their crops to ``classifier``."""
+    from napari_alma.learning.crops import extract_crops
     from napari_alma.learning.detection import detect_cells
 
-    overlap = int(np.ceil(TILE_OVERLAP_UM / mpp))
-    tiles = list(_tiles(region, overlap))
+    model = classifier.model
+    tiles = list(_tiles(region, tile_overlap_px(mpp, model.input_um), slide.shape))
     found = []
     for index, (core, padded) in enumerate(tiles):
         if cancel is not None and cancel():
             raise PredictionCancelled(f"Prediction cancelled after {index} of {len(tiles)} tiles.")
         image = slide.read_region(*padded)
-        detections = detect_cells(image, mpp=mpp)
-        positions = detections.positions + np.array(padded[:2], dtype=float)
+        local = detect_cells(image, mpp=mpp).positions
+        positions = local + np.array(padded[:2], dtype=float)
         inside = ((positions[:, 0] >= core[0]) & (positions[:, 0] < core[2])
                   & (positions[:, 1] >= core[1]) & (positions[:, 1] < core[3]))
         found.append(positions[inside])
+        if inside.any():
+            classifier.add(extract_crops(image, local[inside], mpp, model.input_um,
+                                         model.input_px))
         if progress is not None:
             progress((index + 1) / len(tiles), f"tile {index + 1}/{len(tiles)}")
     return np.concatenate(found) if found else np.empty((0, 2))
 
 
-def _classify(slide, positions: np.ndarray, mpp: float, model, device: str,
-              bald_passes: int = 0):
-    """Return the probabilities (N, K) and, with ``bald_passes``, the BALD scores (N,)."""
-    from napari_alma.learning.crops import extract_crops
+class _BatchClassifier:
+    """Collect crops from the tiles and classify them in batches as they fill up.
 
-    if len(positions) == 0:
-        empty = np.empty((0, len(model.classes)), dtype=np.float32)
-        return empty, (np.empty(0) if bald_passes else None)
-    crops = extract_crops(slide.levels[0], positions, mpp, model.input_um, model.input_px)
-    batch_size = GPU_BATCH if device != "cpu" else CPU_BATCH
-    if bald_passes:
-        return model.predict_with_bald(crops, passes=bald_passes, device=device,
-                                       batch_size=batch_size)
-    return model.predict(crops, device=device, batch_size=batch_size), None
+    Batches span tiles, so the accelerator gets full batches, and at most one batch of
+    crops waits in memory.
+    """
+
+    def __init__(self, model, device: str, bald_passes: int = 0):
+        self.model = model
+        self.device = device
+        self.bald_passes = bald_passes
+        self.batch_size = CPU_BATCH if device == "cpu" else GPU_BATCH
+        self._pending: list[np.ndarray] = []
+        self._waiting = 0
+        self._probabilities: list[np.ndarray] = []
+        self._bald: list[np.ndarray] = []
+
+    def add(self, crops: np.ndarray) -> None:
+        """Queue (N, px, px, 3) crops; classify the queue once it holds a batch."""
+        self._pending.append(crops)
+        self._waiting += len(crops)
+        if self._waiting >= self.batch_size:
+            self._flush()
+
+    def finish(self):
+        """Classify what is left; return probabilities (N, K) and BALD (N,) or None."""
+        self._flush()
+        n_classes = len(self.model.classes)
+        probabilities = (np.concatenate(self._probabilities) if self._probabilities
+                         else np.empty((0, n_classes), dtype=np.float32))
+        if not self.bald_passes:
+            return probabilities, None
+        return probabilities, (np.concatenate(self._bald) if self._bald else np.empty(0))
+
+    def _flush(self) -> None:
+        if not self._waiting:
+            return
+        crops = np.concatenate(self._pending)
+        self._pending, self._waiting = [], 0
+        if self.bald_passes:
+            probabilities, bald = self.model.predict_with_bald(
+                crops, passes=self.bald_passes, device=self.device, batch_size=self.batch_size)
+            self._bald.append(bald)
+        else:
+            probabilities = self.model.predict(crops, device=self.device,
+                                               batch_size=self.batch_size)
+        self._probabilities.append(probabilities)
