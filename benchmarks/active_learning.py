@@ -15,7 +15,7 @@ Protocol (fixed before any run; nothing here is tuned on the test cells):
    learner, scores the test cells (balanced accuracy), and queries ``--batch`` more pool
    cells by the strategy: entropy, margin, least confidence, BALD or random.
 5. Target: 95 % of the balanced accuracy of the same learner fitted on all 800 pool
-   labels. A strategy's cost is the labels it holds at the first round on target.
+   labels. A strategy's cost is its number of labels at the first round on target.
 
 Caveat: the features come from a network trained with the pool's labels, so every
 strategy, random included, reaches the target with fewer labels than it would from a

@@ -199,7 +199,7 @@ class CellClassifier:
         """Return the pooled features that feed the head, (N, D) float32, D the last width.
 
         These are the inputs of the dropout and linear head, so a linear classifier fitted
-        on them sees what the model's own head sees.
+        on them gets the same inputs as the model's own head.
         """
         import torch
 
@@ -396,7 +396,7 @@ def load_model(folder, scheme=None) -> CellClassifier:
 
 
 def check_model_scheme(card: dict, scheme, folder) -> None:
-    """Raise when a model was trained for another class scheme, or knows a foreign class.
+    """Raise when a model was trained for another class scheme, or predicts a foreign class.
 
     Raises
     ------

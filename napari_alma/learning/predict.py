@@ -20,7 +20,7 @@ SAME_CELL_UM = 5.0
 # the neighbouring tile. Each tile keeps only the cells whose centre is in its own core.
 TILE_OVERLAP_UM = 30.0
 
-# Crops per forward pass: a GPU holds far more than the CPU's caches profit from.
+# Crops per forward pass: a GPU runs far larger batches efficiently than a CPU does.
 CPU_BATCH = 64
 GPU_BATCH = 512
 
@@ -298,7 +298,7 @@ class _BatchClassifier:
         self._bald: list[np.ndarray] = []
 
     def add(self, crops: np.ndarray) -> None:
-        """Queue (N, px, px, 3) crops; classify the queue once it holds a batch."""
+        """Queue (N, px, px, 3) crops, and classify the queue once it contains a full batch."""
         self._pending.append(crops)
         self._waiting += len(crops)
         if self._waiting >= self.batch_size:

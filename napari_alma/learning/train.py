@@ -29,6 +29,7 @@ from napari_alma.learning.model import (
     resize_crops,
     save_model,
     select_device,
+    to_device,
     to_tensor,
 )
 
@@ -163,7 +164,7 @@ def score_baseline(model_dir, data_dir: Path, table, classes: list[str], manifes
                    device: str = "cpu") -> dict:
     """Return the version and the balanced accuracy of a model on the validation cells.
 
-    The model sees the crops at its own input size. A validation cell of a class the
+    The crops are resized to the model's own input size. A validation cell of a class the
     model does not know counts as missed, so a model that lacks a class scores lower.
     """
     model = load_model(model_dir)
@@ -397,7 +398,7 @@ def _fit(network, data: dict, settings: dict, progress, cancel) -> dict:
                              settings.get("hed_sigma", 0.0))
             inputs, targets = mixup(inputs, train_y[batch], n_classes, generator,
                                     settings.get("mixup_alpha", 0.0))
-            _train_step(network, inputs.to(device), targets.to(device),
+            _train_step(network, to_device(inputs, device), to_device(targets, device),
                         optimizer, scaler, device)
             scheduler.step()
         if not has_val:

@@ -132,6 +132,7 @@ class TrainDock(SessionDock):
         super().__init__(viewer, "learn_dock_train")
         lang = self.language
         self.entries: list[ModelEntry] = []
+
         self.data = ComboBox(label=tr("learn_data", lang), choices=[
             (tr("learn_data_project", lang), DATA_PROJECT),
             (tr("learn_data_folder", lang), DATA_FOLDER)])
@@ -141,6 +142,7 @@ class TrainDock(SessionDock):
         self.epochs = SpinBox(value=20, min=1, max=500, label=tr("learn_epochs", lang))
         self.device = ComboBox(choices=list(DEVICES), value="auto",
                                label=tr("learn_device", lang))
+
         self.train_button = PushButton(text=tr("learn_train", lang))
         self.progress = ProgressBar(value=0, min=0, max=PROGRESS_STEPS, visible=False)
         self.status = Label(value="")
@@ -150,9 +152,11 @@ class TrainDock(SessionDock):
         self.extend([self.data, self.folder, self.base, self.epochs, self.device,
                      self.train_button, self.progress, self.status, self.cancel_button,
                      self.metrics, self.confusion])
+
         self.data.changed.connect(self._show_folder)
         self.train_button.changed.connect(self.start_training)
         self.cancel_button.changed.connect(self.cancel_training)
+
         self.worker = None
         self.result: dict | None = None
         self._cancel = threading.Event()

@@ -31,7 +31,7 @@ def project(data_root, tmp_path_factory):
     """16 real PBC images as slides, one cell each; one cell relabelled as a blast.
 
     The model "predicted" each cell's PBC class, except the first of each class, predicted
-    as the next class so that the reader's label is a correction. Each image also holds a
+    as the next class so that the reader's label is a correction. Each image also has a
     second, unreviewed cell (the same centre shifted by 60 px) predicted with 0.97.
     """
     records = pbc.read_pbc(data_root / "pbc_wbc_yolo")
@@ -42,9 +42,9 @@ def project(data_root, tmp_path_factory):
             slide = open_slide(record["image"])
             slide_id = project.register_slide(record["image"], fingerprint(record["image"]),
                                               slide.shape, mpp, "user")
-            shown = CLASSES[(CLASSES.index(code) + 1) % 4] if index % PER_CLASS == 0 else code
+            predicted = CLASSES[(CLASSES.index(code) + 1) % 4] if index % PER_CLASS == 0 else code
             probabilities = np.full((2, 4), 0.01)
-            probabilities[0, CLASSES.index(shown)] = 0.97
+            probabilities[0, CLASSES.index(predicted)] = 0.97
             probabilities[1, CLASSES.index(code)] = 0.97
             positions = [(record["row"], record["col"]), (record["row"], record["col"] + 60)]
             project.add_predictions(slide_id, positions, probabilities, CLASSES, "m-1", 5.0)

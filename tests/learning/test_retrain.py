@@ -149,9 +149,9 @@ def test_if_better_needs_comparison_with_active():
 def test_register_keeps_version_and_rule(retrained, tmp_path):
     folder, card = retrained
     with Project(tmp_path / "p") as project:
-        kept = register_model(project, folder, activate="never")
+        registered = register_model(project, folder, activate="never")
         assert (project.models_folder / card["version"] / "model.safetensors").is_file()
-        assert kept["activated"] is False
+        assert registered["activated"] is False
         assert project.get_meta("active_model") is None
 
 

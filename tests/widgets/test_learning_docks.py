@@ -76,8 +76,8 @@ def test_train_dock_cancel_keeps_no_model(review, qtbot, small_export):
         pass
     qtbot.waitUntil(lambda: dock.worker is None)
     assert dock.result is None
-    kept = [p for p in review.project.models_folder.glob("*") if not p.name.startswith(".")]
-    assert kept == []
+    versions = [p for p in review.project.models_folder.glob("*") if not p.name.startswith(".")]
+    assert versions == []
     assert dock.train_button.enabled
 
 
