@@ -72,7 +72,7 @@ def predict_on_cluster(
     client, owned = _client(scheduler)
     try:
         futures = {
-            client.submit(_analyse_on_worker, str(path), str(model_dir), mpp=mpp, region=region,
+            client.submit(analyse_slide, str(path), str(model_dir), mpp=mpp, region=region,
                           device=device, bald_passes=bald_passes, pure=False): index
             for index, (path, _, mpp) in enumerate(slides)
         }
@@ -80,18 +80,6 @@ def predict_on_cluster(
     finally:
         if owned:
             client.close()
-
-
-def _analyse_on_worker(*args, **kwargs) -> dict:
-    """Run :func:`analyse_slide` on a worker, reading its tiles in the worker's own thread.
-
-    A dask computation started inside a task would otherwise go to the cluster's
-    scheduler, which cannot serialise the open slide (it holds a file lock).
-    """
-    import dask
-
-    with dask.config.set(scheduler="synchronous"):
-        return analyse_slide(*args, **kwargs)
 
 
 def _client(scheduler):

@@ -98,7 +98,8 @@ def predict_slide(
     )
     model_dir = active_model_path(project, model_dir)
     check_model_scheme(read_card(model_dir), project.scheme, model_dir)
-    mpp, estimated = _slide_mpp(project, slide_id, slide)
+    with local_dask():
+        mpp, estimated = _slide_mpp(project, slide_id, slide)
     result = analyse_slide(slide_path, model_dir, mpp=mpp, region=region, device=device,
                            bald_passes=bald_passes, progress=progress, cancel=cancel)
     return store_analysis(project, slide_id, result, mpp_estimated=estimated)
@@ -144,6 +145,12 @@ def analyse_slide(
     PredictionCancelled
         When ``cancel`` returned True.
     """
+    with local_dask():
+        return _analyse(slide_path, model_dir, mpp, region, device, bald_passes, progress,
+                        cancel)
+
+
+def _analyse(slide_path, model_dir, mpp, region, device, bald_passes, progress, cancel) -> dict:
     from napari_alma.learning.model import load_model, select_device
 
     slide = open_slide(slide_path)
@@ -157,6 +164,18 @@ def analyse_slide(
     return {"positions": positions, "probabilities": probabilities, "bald": bald,
             "classes": model.classes, "model_version": model.version, "mpp": float(mpp),
             "mpp_estimated": estimated, "slide_path": str(slide_path)}
+
+
+def local_dask():
+    """Return a context in which dask computes slide reads with local threads.
+
+    The slide's lazy arrays hold file handles and locks, which cannot be sent to a
+    dask.distributed scheduler. A Client in this process (or the worker this runs on)
+    becomes dask's default scheduler, so every slide read here opts out of it.
+    """
+    import dask
+
+    return dask.config.set(scheduler="threads")
 
 
 def store_analysis(project: Project, slide_id: str, result: dict,

@@ -168,21 +168,42 @@ def test_queue_scores_from_cell_table(field, tmp_path):
     assert (entropy >= 0).all()
 
 
-@pytest.mark.parametrize("processes", [False])
-def test_cluster_predict_matches_local(data_root, tmp_path, processes):
+@pytest.fixture(scope="module")
+def client():
+    """A dask.distributed client of a local cluster with one in-process worker thread."""
     from distributed import Client, LocalCluster
 
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as connected:
+        yield connected
+
+
+def _fields(data_root):
+    return [data_root / "bccd" / "BCCD" / "JPEGImages" / f"{name}.jpg" for name in FIELDS]
+
+
+def test_cluster_predict_matches_local(data_root, tmp_path, client):
     from napari_alma.learning.cluster import predict_on_cluster
 
-    fields = [data_root / "bccd" / "BCCD" / "JPEGImages" / f"{name}.jpg" for name in FIELDS]
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=processes,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
-        with Project(tmp_path / "cluster") as project:
-            results = predict_on_cluster(project, fields, client, device="cpu")
-            remote = [len(project.cell_table(r["slide_id"])) for r in results]
+    fields = _fields(data_root)
+    with Project(tmp_path / "cluster") as project:
+        results = predict_on_cluster(project, fields, client, device="cpu")
+        remote = [len(project.cell_table(r["slide_id"])) for r in results]
     with Project(tmp_path / "local") as project:
         local = [len(project.cell_table(predict_slide(project, f, device="cpu")["slide_id"]))
                  for f in fields]
     assert len(results) == len(fields)
     assert remote == local
     assert min(remote) >= 1
+
+
+def test_cluster_cancel_keeps_stored_slides(data_root, tmp_path, client):
+    from napari_alma.learning.cluster import predict_on_cluster
+    from napari_alma.learning.predict import PredictionCancelled
+
+    with Project(tmp_path / "p") as project:
+        with pytest.raises(PredictionCancelled, match="after 1 of 2"):
+            predict_on_cluster(project, _fields(data_root), client, device="cpu",
+                               cancel=lambda: True)
+        stored = [len(project.cell_table(s)) for s in project.slides()["slide_id"]]
+    assert sorted(stored)[-1] >= 1
