@@ -113,3 +113,22 @@ def test_view_region_after_zoom(review):
     height, width = viewer.canvas.size
     assert r1 - r0 == pytest.approx(height / 4, abs=2)
     assert c1 - c0 == pytest.approx(min(width / 4, 640), abs=2)
+
+
+def test_run_prediction_regions_with_bald(field_path, tmp_path):
+    from napari_alma.store.project import Project
+    from napari_alma.widgets.model_dock import run_prediction
+
+    fractions = []
+    result = run_prediction(tmp_path / "p", str(field_path), None,
+                            lambda fraction, _message: fractions.append(fraction),
+                            lambda: False, regions=[(0, 0, 480, 320), (0, 320, 480, 640)],
+                            bald_passes=3)
+    with Project(tmp_path / "p") as project:
+        table = project.cell_table(project.slides()["slide_id"][0])
+    assert result["regions"] == 2
+    assert len(table) >= 1
+    assert len(table) == len(result["new"])
+    assert table["bald"].notna().all()
+    assert fractions == sorted(fractions)
+    assert fractions[-1] == pytest.approx(1.0)
