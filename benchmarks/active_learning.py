@@ -21,9 +21,9 @@ Caveat: the features come from a network trained with the pool's labels, so ever
 strategy, random included, reaches the target with fewer labels than it would from a
 generic backbone. The comparison between strategies is what this measures.
 
-``--features random`` replaces the shipped weights by the same architecture with seeded
-random weights (a backbone that has seen no label at all), for a harder, leak-free
-regime; everything else stays the same.
+``--features random`` replaces the shipped weights by seeded random weights of the same
+architecture. That backbone has seen no label at all, so the regime is harder and free of
+the leak. Everything else stays the same.
 """
 
 from __future__ import annotations
