@@ -298,35 +298,59 @@ def _add_predict(commands) -> None:
     parser.add_argument("--scheme", default=None,
                         help="class scheme the project uses from now on: 'bone_marrow', "
                         "'peripheral_blood' or a YAML file (copied into the project)")
+    parser.add_argument("--bald", type=int, default=0, metavar="T",
+                        help="also score each cell with BALD from T Monte-Carlo dropout "
+                        "passes, for the review queue (default 0: off; e.g. 10)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDR",
+                        help="dask.distributed scheduler address: the workers detect and "
+                        "classify the slides, and this process stores them (slide and "
+                        "model paths must be readable by the workers)")
     _add_json(parser)
     parser.set_defaults(handler=_run_predict)
 
 
 def _run_predict(args) -> int:
-    from napari_alma.learning.predict import predict_slide
-
     project = _open_project(args.project, create=True)
     _check_region(args.region)
+    if args.bald == 1 or args.bald < 0:
+        raise ValueError(f"--bald {args.bald}: give 0 (off) or at least 2 passes, e.g. 10.")
     if args.scheme:
         project.use_scheme(args.scheme)
-    results = []
-    for slide in args.slides:
-        if args.mpp is not None:
+    region = tuple(args.region) if args.region else None
+    if args.mpp is not None:
+        for slide in args.slides:
             _store_user_mpp(project, slide, args.mpp)
-        with _progress_bar(f"predict {Path(slide).name}") as progress:
-            result = predict_slide(project, slide, _model_folder(args.model), progress=progress,
-                                   region=tuple(args.region) if args.region else None,
-                                   device=args.device)
-        if args.case:
+    if args.scheduler:
+        results = _predict_on_cluster(args, project, region)
+    else:
+        results = [_predict_one(args, project, slide, region) for slide in args.slides]
+    if args.case:
+        for result in results:
             project.set_case(result["slide_id"], args.case)
             result["case_id"] = args.case.strip()
-        results.append(result)
     text = "\n".join(
         f"{r['slide_id']}: {len(r['new'])} new cells, {len(r['matched'])} re-classified "
         f"(model {r['model_version']}, µm/px {r['mpp']:.4f}"
         f"{' estimated' if r['mpp_estimated'] else ''})" for r in results)
     _print(args, {"slides": results}, text)
     return 0
+
+
+def _predict_one(args, project, slide: str, region) -> dict:
+    from napari_alma.learning.predict import predict_slide
+
+    with _progress_bar(f"predict {Path(slide).name}") as progress:
+        return predict_slide(project, slide, _model_folder(args.model), progress=progress,
+                             region=region, device=args.device, bald_passes=args.bald)
+
+
+def _predict_on_cluster(args, project, region) -> list[dict]:
+    from napari_alma.learning.cluster import predict_on_cluster
+
+    with _progress_bar(f"predict {len(args.slides)} slides on {args.scheduler}") as progress:
+        return predict_on_cluster(project, args.slides, args.scheduler,
+                                  _model_folder(args.model), region=region,
+                                  device=args.device, bald_passes=args.bald, progress=progress)
 
 
 def _check_new_output(path: Path, overwrite: bool) -> None:
@@ -679,6 +703,11 @@ def _add_export(commands) -> None:
                         help="also write each slide's file name and path, which may identify "
                         "the patient (default: the pseudonymous slide id only)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing files")
+    parser.add_argument("--pseudo-labels", type=float, default=None, metavar="P",
+                        help="al: also export unreviewed cells whose predicted class has "
+                        "probability >= P (0-1) as pseudo-labels of low weight, training "
+                        "slides only")
+    parser.add_argument("--seed", type=int, default=0, help="al: seed of the slide split")
     _add_json(parser)
     parser.set_defaults(handler=_run_export)
 
@@ -694,7 +723,9 @@ def _run_export(args) -> int:
             raise ValueError("--slide and --identify do not apply to --format al, which "
                              "exports every slide, named by its pseudonymous id only.")
         written = export_active_learning(project, args.out, reader=args.reader,
-                                         overwrite=args.overwrite)
+                                         overwrite=args.overwrite, seed=args.seed,
+                                         pseudo_min_confidence=args.pseudo_labels)
+        _warn_split(written)
         _print(args, {"format": args.format, "out": str(written)}, f"Wrote {written}")
         return 0
     slides = [_slide_id(project, slide) for slide in args.slide] if args.slide else None
@@ -740,6 +771,15 @@ def _run_import(args) -> int:
     return 0
 
 
+def _warn_split(export_dir: Path) -> None:
+    """Print the classes that the export's train/val split could not put on both sides."""
+    manifest = json.loads((Path(export_dir) / "manifest.json").read_text(encoding="utf-8"))
+    for entry in manifest["split"]["classes_not_on_both_sides"]:
+        print(f"warning: class {entry['class']} is not on both sides of the split "
+              f"(train {entry['train']}, val {entry['val']}, {entry['slides']} slide(s)): "
+              f"{entry['reason']}; label it on more slides.", file=sys.stderr)
+
+
 # -- train ---------------------------------------------------------------------------------
 def _add_train(commands) -> None:
     parser = commands.add_parser("train", help="train a model on an active-learning export")
@@ -759,7 +799,13 @@ def _add_train(commands) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing model folder at --out")
     parser.add_argument("--project", default=None,
-                        help="register the model in this project and make it active")
+                        help="keep the model as a version of this project, and compare it "
+                        "with the project's active model on the validation cells")
+    parser.add_argument("--activate", default="if-better",
+                        choices=("if-better", "always", "never"),
+                        help="with --project: make the new model the active one when its "
+                        "validation balanced accuracy beats the active model's (default), "
+                        "always, or never")
     _add_json(parser)
     parser.set_defaults(handler=_run_train)
 
@@ -769,31 +815,34 @@ def _run_train(args) -> int:
 
     command = "napari-alma " + shlex.join(args.argv)
     _check_new_output(Path(args.out), args.overwrite)
+    project = _open_project(args.project) if args.project else None
+    baseline = _active_model_folder(project) if project else None
     with _progress_bar("train") as progress:
         card = train_model(args.data, args.out, from_model=_model_folder(args.from_model),
                            device=args.device, epochs=args.epochs, seed=args.seed,
-                           progress=progress, command=command, version=args.version)
-    if args.project:
-        _register_model(_open_project(args.project), Path(args.out), card["version"])
+                           progress=progress, command=command, version=args.version,
+                           baseline_model=baseline)
     metrics = card.get("metrics", {})
-    _print(args, card, f"Wrote model {card['version']} to {args.out}; validation balanced "
-           f"accuracy {metrics.get('balanced_accuracy', float('nan')):.3f}")
+    text = (f"Wrote model {card['version']} to {args.out}; validation balanced accuracy "
+            f"{metrics.get('balanced_accuracy', float('nan')):.3f}")
+    if metrics.get("per_class_f1"):
+        text += "\nper-class F1: " + ", ".join(
+            f"{code} {'-' if f1 is None else f'{f1:.2f}'}"
+            for code, f1 in metrics["per_class_f1"].items())
+        text += f"\nconfusion matrix: {Path(args.out) / 'confusion.png'}"
+    if project is not None:
+        from napari_alma.learning.versions import register_model
+
+        card["registration"] = register_model(project, Path(args.out), args.activate)
+        text += f"\n{card['registration']['reason']}"
+    _print(args, card, text)
     return 0
 
 
-def _register_model(project, model_dir: Path, version: str) -> None:
-    """Copy a trained model into the project's models folder and make it the active one."""
-    import shutil
+def _active_model_folder(project) -> Path:
+    from napari_alma.learning.predict import active_model_path
 
-    target = project.models_folder / version
-    if model_dir.resolve() != target.resolve():
-        if target.exists():
-            raise FileExistsError(
-                f"Project {project.folder} already has a model version {version!r}; "
-                "train again with another --version."
-            )
-        shutil.copytree(model_dir, target)
-    project.set_meta("active_model", str(target.resolve()))
+    return active_model_path(project)
 
 
 # -- second reads: agreement and adjudication -------------------------------------------

@@ -32,7 +32,7 @@ CELL_COLUMNS = (
     "predicted_class", "source", "reader", "updated_at", "model_version", "weight", "split",
 )
 REQUIRED_COLUMNS = ("crop", "slide_id", "cell_id", "class")
-SOURCES = ("model", "corrected", "added")
+SOURCES = ("model", "corrected", "added", "pseudo")
 SPLITS = ("train", "val", "test", "")
 MANIFEST_FIELDS = {
     "format": str, "format_version": int, "scheme": str, "scheme_version": int,

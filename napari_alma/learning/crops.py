@@ -103,6 +103,8 @@ def _extract_one(image, row, col, side_px, crop_px, fill) -> np.ndarray:
 def _read_window(image, r0, r1, c0, c1, fill):
     """Read image[r0:r1, c0:c1] with the parts outside the image set to the fill colour."""
     rows, cols = image.shape[:2]
+    if r0 >= 0 and c0 >= 0 and r1 <= rows and c1 <= cols:
+        return np.asarray(image[r0:r1, c0:c1])
     window = np.empty((r1 - r0, c1 - c0, 3), dtype=np.uint8)
     inner_r0, inner_r1 = max(r0, 0), min(r1, rows)
     inner_c0, inner_c1 = max(c0, 0), min(c1, cols)

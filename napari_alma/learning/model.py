@@ -148,7 +148,8 @@ class CellClassifier:
             Square RGB crops covering ``input_um`` micrometres; resized to ``input_px``
             when ``h`` differs.
         device : str
-            A torch device name ("cpu", "cuda", "mps") or "auto".
+            A torch device name ("cpu", "cuda", "mps") or "auto". On cuda the forward pass
+            runs in float16 autocast (mixed precision).
         batch_size : int
             Crops per forward pass.
         tta : bool
@@ -160,19 +161,155 @@ class CellClassifier:
         (N, K) float32 ndarray
             Class probabilities; column k is ``classes[k]``.
         """
+        probabilities, _ = self._run(crops, device, batch_size, tta=tta, mc_passes=0)
+        return probabilities
+
+    def predict_with_bald(self, crops, passes: int = 10, device: str = "cpu",
+                          batch_size: int = 64, seed: int | None = 0):
+        """Classify cell crops and score each with BALD from Monte-Carlo dropout.
+
+        The probabilities are those of :meth:`predict` (dropout off). BALD comes from
+        ``passes`` further passes with the dropout layers sampling while batch
+        normalisation keeps its running statistics (evaluation mode).
+
+        Parameters
+        ----------
+        crops : (N, h, w, 3) uint8 array
+            As for :meth:`predict`.
+        passes : int
+            Monte-Carlo dropout passes T (at least 2).
+        device, batch_size
+            As for :meth:`predict`.
+        seed : int or None
+            Seed of the dropout masks, so that a run repeats; None draws fresh masks.
+
+        Returns
+        -------
+        probabilities : (N, K) float32 ndarray
+            Class probabilities with dropout off.
+        bald : (N,) float64 ndarray
+            Mutual information between the prediction and the weights, in nats; 0 for
+            every cell when the network has no active dropout (probability 0).
+        """
+        if passes < 2:
+            raise ValueError(f"BALD needs at least 2 Monte-Carlo passes; got {passes}.")
+        return self._run(crops, device, batch_size, tta=False, mc_passes=passes, seed=seed)
+
+    def embed(self, crops, device: str = "cpu", batch_size: int = 64) -> np.ndarray:
+        """Return the pooled features that feed the head, (N, D) float32, D the last width.
+
+        These are the inputs of the dropout and linear head, so a linear classifier fitted
+        on them gets the same inputs as the model's own head.
+        """
         import torch
 
         crops = resize_crops(np.asarray(crops), self.input_px)
         device = select_device(device)
-        network = self.network.to(device)
+        network = self.network.to(device).eval()
+        autocast = device_options(device)["autocast"]
         outputs = []
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cuda", enabled=autocast):
             for start in range(0, len(crops), batch_size):
                 batch = to_tensor(crops[start : start + batch_size], self.card["normalization"])
-                outputs.append(_forward(network, batch.to(device), tta).cpu().numpy())
-        if not outputs:
-            return np.zeros((0, len(self.classes)), dtype=np.float32)
-        return np.concatenate(outputs).astype(np.float32)
+                features = network.pool(network.features(to_device(batch, device)))
+                outputs.append(features.float().cpu().numpy())
+        width = int(self.network.head.in_features)
+        return np.concatenate(outputs) if outputs else np.zeros((0, width), np.float32)
+
+    def _run(self, crops, device: str, batch_size: int, tta: bool, mc_passes: int,
+             seed: int | None = None):
+        import torch
+
+        from napari_alma.core.uncertainty import bald
+
+        crops = resize_crops(np.asarray(crops), self.input_px)
+        device = select_device(device)
+        options = device_options(device)
+        network = self.network.to(device).eval()
+        generator = _dropout_generator(seed, device) if mc_passes else None
+        outputs, scores = [], []
+        with torch.inference_mode(), torch.autocast("cuda", enabled=options["autocast"]):
+            for start in range(0, len(crops), batch_size):
+                batch = to_tensor(crops[start : start + batch_size], self.card["normalization"])
+                batch = to_device(batch, device)
+                outputs.append(_forward(network, batch, tta).cpu().numpy())
+                if mc_passes:
+                    samples = mc_dropout_samples(network, batch, mc_passes, generator)
+                    scores.append(bald(samples.cpu().numpy()))
+        n_classes = len(self.classes)
+        probabilities = (np.concatenate(outputs).astype(np.float32) if outputs
+                         else np.zeros((0, n_classes), dtype=np.float32))
+        if not mc_passes:
+            return probabilities, None
+        return probabilities, (np.concatenate(scores) if scores else np.zeros(0))
+
+
+def device_options(device: str) -> dict:
+    """Return how inference and training use ``device``.
+
+    ``autocast``: float16 mixed precision (cuda only). ``pin_memory`` and ``non_blocking``:
+    host batches go to page-locked memory and are copied asynchronously (cuda only,
+    since pinning helps nothing on cpu and mps).
+    """
+    cuda = str(device).startswith("cuda")
+    return {"autocast": cuda, "pin_memory": cuda, "non_blocking": cuda}
+
+
+def to_device(batch, device: str):
+    """Move a host tensor to ``device``, pinned and asynchronous on cuda."""
+    options = device_options(device)
+    if options["pin_memory"]:
+        batch = batch.pin_memory()
+    return batch.to(device, non_blocking=options["non_blocking"])
+
+
+def _dropout_generator(seed: int | None, device: str):
+    import torch
+
+    if seed is None:
+        return None
+    # Dropout masks are drawn on the device of the features, so the generator lives there.
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
+def mc_dropout_samples(network, batch, passes: int, generator=None):
+    """Return ``passes`` softmax outputs of ``network`` with its dropout sampling.
+
+    The network is the :func:`build_network` layout, where dropout sits only between the
+    pooled features and the linear head. So the convolutional features, with batch
+    normalisation in evaluation mode, are computed once, and each pass draws a dropout
+    mask (inverted scaling, as ``torch.nn.Dropout`` in training mode) and applies the head.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        A :func:`build_network` network.
+    batch : (N, 3, px, px) float tensor
+        Normalised crops on the network's device.
+    passes : int
+        Number of passes T.
+    generator : torch.Generator, optional
+        Source of the dropout masks, on the batch's device.
+
+    Returns
+    -------
+    (T, N, K) float32 tensor
+        Class probabilities of each pass.
+    """
+    import torch
+
+    rate = float(network.dropout.p)
+    features = network.pool(network.features(batch)).float()
+    samples = []
+    for _ in range(passes):
+        if rate > 0:
+            keep = torch.rand(features.shape, generator=generator, device=features.device)
+            dropped = features * (keep >= rate) / (1.0 - rate)
+        else:
+            dropped = features
+        logits = network.head(dropped.to(network.head.weight.dtype)).float()
+        samples.append(torch.softmax(logits, dim=1))
+    return torch.stack(samples)
 
 
 def _forward(network, batch, tta: bool):
@@ -235,7 +372,8 @@ def load_model(folder, scheme=None) -> CellClassifier:
         When the folder or a file is missing, the weights are not safetensors (a pickled
         ``.pt`` checkpoint is never loaded), or the card is invalid.
     napari_alma.core.scheme.SchemeError
-        When the model predicts a class that ``scheme`` lacks.
+        When the model was trained for another scheme than ``scheme``, or predicts a class
+        that ``scheme`` lacks.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -244,7 +382,7 @@ def load_model(folder, scheme=None) -> CellClassifier:
     weights_path = _check_folder(folder)
     card = read_card(folder)
     if scheme is not None:
-        scheme.check_model_classes(card["classes"], source=f"Model {folder}")
+        check_model_scheme(card, scheme, folder)
     network = network_from_card(card)
     try:
         state = load_file(str(weights_path))
@@ -255,6 +393,49 @@ def load_model(folder, scheme=None) -> CellClassifier:
             f"{folder / CARD_NAME}: {err}"
         ) from err
     return CellClassifier(network, card, folder)
+
+
+def check_model_scheme(card: dict, scheme, folder) -> None:
+    """Raise unless the model's classes mean the same cells in the project's scheme.
+
+    A model trained for another bundled scheme is accepted when each of its class codes
+    exists in the project's scheme with the same lineage (the shipped schemes share their
+    codes, so a blood-trained model's LYT is a lymphocyte in marrow too). A model for a
+    scheme that cannot be loaded here is rejected, since its codes cannot be checked.
+
+    Raises
+    ------
+    napari_alma.core.scheme.SchemeError
+        Naming the model folder, both schemes and the classes that do not map.
+    """
+    from napari_alma.core.scheme import SchemeError, load_scheme
+
+    scheme.check_model_classes(card["classes"], source=f"Model {folder}")
+    if card["scheme"] == scheme.name:
+        return
+    try:
+        trained_for = load_scheme(card["scheme"])
+    except (SchemeError, OSError, ValueError) as err:
+        raise SchemeError(
+            f"Model {folder} was trained for class scheme {card['scheme']!r}, which cannot be "
+            f"loaded here ({err}), but this project uses {scheme.name!r}. Choose a model "
+            f"trained for {scheme.name!r}, or retrain one on this project's labels."
+        ) from err
+    mismatched = []
+    for code in card["classes"]:
+        if code not in trained_for:
+            mismatched.append(f"{code} (not in {trained_for.name!r})")
+        elif trained_for[code].lineage != scheme[code].lineage:
+            mismatched.append(
+                f"{code} ({trained_for[code].lineage} there, {scheme[code].lineage} here)"
+            )
+    if mismatched:
+        raise SchemeError(
+            f"Model {folder} was trained for class scheme {card['scheme']!r}, and its classes "
+            f"{', '.join(mismatched)} would mean other cells in this project's scheme "
+            f"{scheme.name!r}. Choose a model trained for {scheme.name!r}, or retrain one on "
+            "this project's labels."
+        )
 
 
 def _check_folder(folder: Path) -> Path:
@@ -335,11 +516,12 @@ def _check_card_values(card: dict, path: Path) -> None:
         raise ModelError(f"{path}: fields 'input_um' and 'input_px' must be positive.")
 
 
-def save_model(network, card: dict, folder) -> Path:
+def save_model(network, card: dict, folder, extra_files: dict | None = None) -> Path:
     """Write ``network``'s weights as safetensors and ``card`` as JSON into a model folder.
 
     The folder is written under a temporary sibling name and renamed into place; an
-    existing folder of the same name is replaced.
+    existing folder of the same name is replaced. ``extra_files`` maps file names to
+    bytes written beside them (for example a confusion-matrix plot).
 
     Returns
     -------
@@ -356,6 +538,8 @@ def save_model(network, card: dict, folder) -> Path:
                  network.state_dict().items()}
         save_file(state, str(temp_dir / WEIGHTS_NAME))
         (temp_dir / CARD_NAME).write_text(json.dumps(card, indent=2), encoding="utf-8")
+        for name, content in (extra_files or {}).items():
+            (temp_dir / Path(name).name).write_bytes(content)
         if folder.exists():
             shutil.rmtree(folder)
         temp_dir.rename(folder)

@@ -29,6 +29,7 @@ from napari_alma.learning.model import (
     resize_crops,
     save_model,
     select_device,
+    to_device,
     to_tensor,
 )
 
@@ -70,6 +71,7 @@ def train_model(
     cancel=None,
     command: str | None = None,
     version: str | None = None,
+    baseline_model=None,
 ) -> dict:
     """Train a classifier on an active-learning export and write it as a model folder.
 
@@ -104,6 +106,10 @@ def train_model(
         The command line to record in the card.
     version : str, optional
         The new model's version; default ``<data folder name>-<YYYY.MM.DD>-<hash>``.
+    baseline_model : str or Path, optional
+        A model to score on the same validation cells, for the decision to activate the
+        new one (by default ``from_model``). Its balanced accuracy is stored in the card
+        under ``metrics.baseline``; a validation class it does not know counts as missed.
 
     Returns
     -------
@@ -146,8 +152,43 @@ def train_model(
         manifest, data_dir, classes, geometry, normalization, parent, result, settings,
         command, version, data,
     )
-    save_model(network.cpu(), card, out_dir)
+    baseline = baseline_model if baseline_model is not None else from_model
+    if result["metrics"] is not None and baseline is not None:
+        card["metrics"]["baseline"] = score_baseline(baseline, data_dir, table, classes,
+                                                     manifest, device)
+    save_model(network.cpu(), card, out_dir, extra_files=_plots(card))
     return card
+
+
+def score_baseline(model_dir, data_dir: Path, table, classes: list[str], manifest: dict,
+                   device: str = "cpu") -> dict:
+    """Return the version and the balanced accuracy of a model on the validation cells.
+
+    The crops are resized to the model's own input size. A validation cell of a class the
+    model does not know counts as missed, so a model that lacks a class scores lower.
+    """
+    model = load_model(model_dir)
+    rows = table[(table["split"] == "val") & table["class"].isin(classes)]
+    geometry = {"crop_um": float(manifest["crop_um"]), "input_um": model.input_um,
+                "input_px": model.input_px}
+    crops = _fit_geometry(al_format.load_crops(data_dir, rows), geometry)
+    predicted = np.asarray(model.classes)[model.predict(crops, device=device).argmax(axis=1)]
+    true = rows["class"].to_numpy()
+    recalls = [float(np.mean(predicted[true == code] == code)) for code in sorted(set(true))]
+    return {"version": model.version, "balanced_accuracy": round(float(np.mean(recalls)), 4),
+            "n_test": int(len(rows))}
+
+
+def _plots(card: dict) -> dict:
+    """Return the plot files of a model folder: the validation confusion matrix."""
+    from napari_alma.learning.plots import CONFUSION_NAME, confusion_png
+
+    metrics = card.get("metrics") or {}
+    if "confusion" not in metrics:
+        return {}
+    title = (f"{card['version']}: balanced accuracy {metrics['balanced_accuracy']:.3f} "
+             f"on {metrics['n_test']} validation cells")
+    return {CONFUSION_NAME: confusion_png(metrics["confusion"], card["classes"], title)}
 
 
 def _check_classes(manifest: dict, table, data_dir: Path):
@@ -357,7 +398,7 @@ def _fit(network, data: dict, settings: dict, progress, cancel) -> dict:
                              settings.get("hed_sigma", 0.0))
             inputs, targets = mixup(inputs, train_y[batch], n_classes, generator,
                                     settings.get("mixup_alpha", 0.0))
-            _train_step(network, inputs.to(device), targets.to(device),
+            _train_step(network, to_device(inputs, device), to_device(targets, device),
                         optimizer, scaler, device)
             scheduler.step()
         if not has_val:

@@ -13,7 +13,7 @@ DELETE_ACTIONS = ("delete", "restore")
 CELL_TABLE_COLUMNS = [
     "slide_id", "cell_id", "row", "col", "row_um", "col_um", "class", "predicted_class",
     "confidence", "probabilities", "source", "label_source", "reader", "updated_at",
-    "model_version", "deleted",
+    "model_version", "bald", "deleted",
 ]
 
 
@@ -40,6 +40,8 @@ def derive_cell_table(
     table["confidence"] = table["cell_id"].map(newest["confidence"])
     table["probabilities"] = _map_text(table["cell_id"], newest["probabilities"], "{}")
     table["model_version"] = _map_text(table["cell_id"], newest["model_version"], "")
+    bald = newest["bald"] if "bald" in newest else pd.Series(dtype=float)
+    table["bald"] = table["cell_id"].map(bald).astype(float)
 
     labels = events[events["action"].isin(LABEL_ACTIONS) & (events["reader"] == reader)]
     last_label = labels.groupby("cell_id").tail(1).set_index("cell_id")

@@ -545,7 +545,8 @@ class Project:
 
         Columns: ``slide_id, cell_id, row, col, row_um, col_um, class, predicted_class,
         confidence, probabilities, source, label_source, reader, updated_at,
-        model_version, deleted``. ``class`` is empty for a cell that no reader has labelled.
+        model_version, bald, deleted``. ``class`` is empty for a cell that no reader has
+        labelled; ``bald`` is NaN unless the newest prediction stored a BALD score.
         With ``reader`` the labels are that reader's; otherwise the slide's primary reader's.
         """
         slide = self.slide(slide_id)

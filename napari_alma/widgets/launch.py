@@ -149,12 +149,13 @@ def dock_widgets(viewer, session: ReviewSession) -> dict:
     from napari_alma.widgets.model_dock import ModelDock
     from napari_alma.widgets.pixel_size import PixelSizeDock
     from napari_alma.widgets.review_dock import ReviewDock
+    from napari_alma.widgets.train_dock import TrainDock
 
     language = session.language
-    # The model and pixel-size docks are used once per slide, the queue has keys and the
-    # gallery needs the dock's height, so they sit in tabs behind the count: the count and
-    # the class buttons stay visible
-    # together, and the last dock added to a tab group is the one shown.
+    # The model, pixel-size and retrain docks are used once per slide, the queue has keys
+    # and the gallery needs the dock's height, so they sit in tabs behind the count: the
+    # count and the class buttons stay visible together, and the last dock added to a tab
+    # group is the one shown.
     widgets = {
         "review": ReviewDock(viewer),
         "model": ModelDock(viewer),
@@ -162,11 +163,13 @@ def dock_widgets(viewer, session: ReviewSession) -> dict:
         "queue": QueueDock(viewer),
         "agreement": AgreementDock(viewer),
         "gallery": GalleryDock(viewer),
+        "train": TrainDock(viewer),
         "count": CountDock(viewer),
     }
     titles = {"review": "dock_review", "count": "dock_count", "model": "dock_model",
               "pixel_size": "slide_pixel_size_title", "queue": "review_dock_queue",
-              "agreement": "second_dock_agreement", "gallery": "gallery_title"}
+              "agreement": "second_dock_agreement", "gallery": "gallery_title",
+              "train": "learn_dock_train"}
     for name, widget in widgets.items():
         viewer.window.add_dock_widget(widget, name=tr(titles[name], language), area="right",
                                       tabify=name not in ("review", "model"))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, Label, ProgressBar, PushButton
+from magicgui.widgets import ComboBox, Label, ProgressBar, PushButton, SpinBox
 
 from napari_alma.core.i18n import tr
 from napari_alma.widgets.dock import SessionDock
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ACTIVE_MODEL_KEY = "active_model"
+SCOPE_SLIDE = "__slide__"
+SCOPE_VIEW = "__view__"
 PROGRESS_STEPS = 1000
 
 
@@ -69,18 +71,46 @@ def set_active_model(project, entry: ModelEntry) -> None:
     project.set_meta(ACTIVE_MODEL_KEY, str(entry.path))
 
 
-def run_prediction(folder: Path, slide_path: str, model_dir: Path | None, progress, cancel):
+def run_prediction(folder: Path, slide_path: str, model_dir: Path | None, progress, cancel,
+                   regions=None, bald_passes: int = 0):
     """Predict a slide with a project connection of its own; run off the GUI thread.
 
     SQLite connections belong to the thread that opened them, so the worker opens the
     project again instead of using the session's connection.
+
+    Parameters
+    ----------
+    regions : list of (r0, c0, r1, c1), optional
+        Level-0 areas to predict one after the other; by default the whole slide.
+    bald_passes : int
+        Monte-Carlo dropout passes for BALD scores; 0 skips them.
+
+    Returns
+    -------
+    dict
+        ``new`` and ``matched`` cell ids over all the regions, and ``regions``.
     """
     from napari_alma.learning.predict import predict_slide
     from napari_alma.store.project import Project
 
+    areas = list(regions) if regions else [None]
+    totals = {"new": [], "matched": [], "regions": len(areas)}
     with Project(folder) as project:
-        return predict_slide(project, slide_path, model_dir=model_dir, progress=progress,
-                             cancel=cancel)
+        for index, region in enumerate(areas):
+            result = predict_slide(project, slide_path, model_dir=model_dir,
+                                   progress=_region_progress(progress, index, len(areas)),
+                                   cancel=cancel, region=region, bald_passes=bald_passes)
+            totals["new"] += result["new"]
+            totals["matched"] += result["matched"]
+    return totals
+
+
+def _region_progress(progress, index: int, count: int):
+    """Map one region's progress (0 to 1) onto its share of the whole run."""
+    def report(fraction: float, message: str = "") -> None:
+        progress((index + fraction) / count, message)
+
+    return report
 
 
 class ModelDock(SessionDock):
@@ -102,11 +132,15 @@ class ModelDock(SessionDock):
         self.models = ComboBox(choices=self._choices, label=tr("model", lang))
         self.active = Label(value="")
         self.switch_button = PushButton(text=tr("switch_model", lang))
+        self.scope = ComboBox(choices=self._scope_choices, label=tr("learn_scope", lang))
+        self.bald_passes = SpinBox(value=0, min=0, max=50, label=tr("learn_bald_passes", lang),
+                                   tooltip=tr("learn_bald_tooltip", lang))
         self.predict_button = PushButton(text=tr("predict", lang))
         self.progress = ProgressBar(value=0, min=0, max=PROGRESS_STEPS, visible=False)
         self.status = Label(value="")
         self.cancel_button = PushButton(text=tr("cancel", lang), visible=False)
-        self.extend([self.models, self.active, self.switch_button, self.predict_button,
+        self.extend([self.models, self.active, self.switch_button, self.scope,
+                     self.bald_passes, self.predict_button,
                      self.progress, self.status, self.cancel_button])
         self.switch_button.changed.connect(self.switch_model)
         self.predict_button.changed.connect(self.start_prediction)
@@ -134,6 +168,39 @@ class ModelDock(SessionDock):
     def _choices(self, _widget=None) -> list[tuple[str, ModelEntry]]:
         return [(self._entry_text(entry), entry) for entry in self.entries]
 
+    def _scope_choices(self, _widget=None) -> list[tuple[str, str]]:
+        """Return the areas to predict: the whole slide, the view, each shapes layer."""
+        from napari.layers import Shapes
+
+        choices = [(tr("learn_scope_slide", self.language), SCOPE_SLIDE),
+                   (tr("learn_scope_view", self.language), SCOPE_VIEW)]
+        for layer in self.viewer.layers:
+            if isinstance(layer, Shapes):
+                choices.append((tr("learn_scope_shapes", self.language, name=layer.name),
+                                layer.name))
+        return choices
+
+    def prediction_regions(self, session) -> list | None:
+        """Return the level-0 regions the scope names; None means the whole slide.
+
+        Raises
+        ------
+        ValueError
+            When the chosen shapes layer has no shape on the slide, or the view shows none
+            of it.
+        """
+        from napari_alma.widgets.regions import shape_regions, view_region
+
+        scope = self.scope.value or SCOPE_SLIDE
+        if scope == SCOPE_SLIDE:
+            return None
+        if scope == SCOPE_VIEW:
+            return [view_region(self.viewer, session.image_layer)]
+        regions = shape_regions(self.viewer.layers[scope], session.image_layer)
+        if not regions:
+            raise ValueError(tr("learn_no_shapes", self.language, name=scope))
+        return regions
+
     def _entry_text(self, entry: ModelEntry) -> str:
         key = "model_shipped" if entry.shipped else "model_project"
         return tr(key, self.language, version=entry.version)
@@ -153,11 +220,19 @@ class ModelDock(SessionDock):
         session = get_session(self.viewer)
         if session is None or self.worker is not None:
             return None
+        try:
+            regions = self.prediction_regions(session)
+        except (ValueError, KeyError) as err:
+            from napari.utils.notifications import show_error
+
+            show_error(tr("predict_failed", self.language, error=err))
+            return None
         self._cancel.clear()
         entry = active_model(session.project, self.entries)
         self.worker = create_worker(
             run_prediction, session.project.folder, session.slide["path"],
             entry.path if entry else None, self._reporter.report, self._cancel.is_set,
+            regions=regions, bald_passes=_bald_passes(self.bald_passes.value),
             _start_thread=False, _ignore_errors=True,
         )
         self.worker.returned.connect(self._finished)
@@ -209,6 +284,12 @@ class ModelDock(SessionDock):
     def _idle(self) -> None:
         self.worker = None
         self._set_running(False)
+
+
+def _bald_passes(value) -> int:
+    """Return the Monte-Carlo passes to run: 0 (off), else at least the 2 BALD needs."""
+    value = int(value)
+    return 0 if value <= 0 else max(value, 2)
 
 
 def _make_progress_reporter(slot):

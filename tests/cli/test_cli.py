@@ -108,7 +108,7 @@ def test_export_train_and_predict_again(tmp_path, capsys):
 
     card = run_json(capsys, "train", str(tmp_path / "al"), "--from", "default",
                     "--out", str(tmp_path / "v2"), "--epochs", "1", "--device", "cpu",
-                    "--version", "lab-v2", "--project", str(project))
+                    "--version", "lab-v2", "--project", str(project), "--activate", "always")
     assert card["version"] == "lab-v2"
     assert "BLA" in card["classes"]
     assert card["training"]["command"].startswith("napari-alma train ")

@@ -146,6 +146,9 @@ def test_window_and_command_line_together(shared):
                                stderr=subprocess.PIPE, text=True)
         while cli.poll() is None:
             window.label_cells(slide_id, [7], "LYT", reader="ana")
+            # A reader changes a cell every few hundred ms at most. A loop with no pause
+            # would starve the other writer, since SQLite's lock waits are not queued.
+            time.sleep(0.02)
         _, errors = cli.communicate()
         table = window.cell_table(slide_id, reader="luis").set_index("cell_id")
 

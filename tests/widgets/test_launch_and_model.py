@@ -101,11 +101,11 @@ def test_model_dock_cancel_keeps_store(review, qtbot, monkeypatch):
 
     real_run = model_dock.run_prediction
 
-    def run_after_cancel(folder, slide_path, model_dir, progress, cancel):
+    def run_after_cancel(folder, slide_path, model_dir, progress, cancel, **options):
         deadline = time.monotonic() + 30
         while not cancel() and time.monotonic() < deadline:  # wait for the cancel click
             time.sleep(0.01)
-        return real_run(folder, slide_path, model_dir, progress, cancel)
+        return real_run(folder, slide_path, model_dir, progress, cancel, **options)
 
     monkeypatch.setattr(model_dock, "run_prediction", run_after_cancel)
     dock = review.docks["model"]
