@@ -663,8 +663,8 @@ def _add_case(commands) -> None:
                         "never a patient name or record number")
     action.add_argument("--clear", action="store_true", help="take the slides out of their case")
     parser.add_argument("--reader", default=None,
-                        help="your name, logged with the change where the store keeps a "
-                        "slide event log (default: system user)")
+                        help="your name, logged with the change in the slide's event log "
+                        "(default: system user)")
     _add_json(parser)
     parser.set_defaults(handler=_run_case)
 
