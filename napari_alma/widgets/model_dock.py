@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, Label, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import ComboBox, Label, PushButton, SpinBox
 
 from napari_alma.core.i18n import tr
+from napari_alma.widgets.background import BackgroundJob
 from napari_alma.widgets.dock import SessionDock
 from napari_alma.widgets.session import get_session, on_session
 
@@ -22,7 +22,6 @@ logger = logging.getLogger(__name__)
 ACTIVE_MODEL_KEY = "active_model"
 SCOPE_SLIDE = "__slide__"
 SCOPE_VIEW = "__view__"
-PROGRESS_STEPS = 1000
 
 
 @dataclass(frozen=True)
@@ -136,18 +135,15 @@ class ModelDock(SessionDock):
         self.bald_passes = SpinBox(value=0, min=0, max=50, label=tr("learn_bald_passes", lang),
                                    tooltip=tr("learn_bald_tooltip", lang))
         self.predict_button = PushButton(text=tr("predict", lang))
-        self.progress = ProgressBar(value=0, min=0, max=PROGRESS_STEPS, visible=False)
-        self.status = Label(value="")
-        self.cancel_button = PushButton(text=tr("cancel", lang), visible=False)
+        self.job = BackgroundJob(lang, self.predict_button, "predict_running",
+                                 "predict_cancelling", self._finished, self._failed)
+        self.progress, self.status = self.job.progress, self.job.status
+        self.cancel_button = self.job.cancel_button
         self.extend([self.models, self.active, self.switch_button, self.scope,
                      self.bald_passes, self.predict_button,
                      self.progress, self.status, self.cancel_button])
         self.switch_button.changed.connect(self.switch_model)
         self.predict_button.changed.connect(self.start_prediction)
-        self.cancel_button.changed.connect(self.cancel_prediction)
-        self.worker = None
-        self._cancel = threading.Event()
-        self._reporter = _make_progress_reporter(self._show_progress)
         self.reload()
         on_session(viewer, lambda _session: self.reload())
 
@@ -213,10 +209,13 @@ class ModelDock(SessionDock):
         set_active_model(session.project, self.models.value)
         self.reload()
 
+    @property
+    def worker(self):
+        """The running prediction's worker, or None."""
+        return self.job.worker
+
     def start_prediction(self, *_args):
         """Run the active model on the slide in a worker thread; return the worker."""
-        from napari.qt.threading import create_worker
-
         session = get_session(self.viewer)
         if session is None or self.worker is not None:
             return None
@@ -227,36 +226,16 @@ class ModelDock(SessionDock):
 
             show_error(tr("predict_failed", self.language, error=err))
             return None
-        self._cancel.clear()
         entry = active_model(session.project, self.entries)
-        self.worker = create_worker(
+        return self.job.start(
             run_prediction, session.project.folder, session.slide["path"],
-            entry.path if entry else None, self._reporter.report, self._cancel.is_set,
+            entry.path if entry else None,
             regions=regions, bald_passes=_bald_passes(self.bald_passes.value),
-            _start_thread=False, _ignore_errors=True,
         )
-        self.worker.returned.connect(self._finished)
-        self.worker.errored.connect(self._failed)
-        self.worker.finished.connect(self._idle)
-        self._set_running(True)
-        self.worker.start()
-        return self.worker
 
     def cancel_prediction(self, *_args) -> None:
         """Ask the running prediction to stop before its next tile."""
-        self._cancel.set()
-        self.status.value = tr("predict_cancelling", self.language)
-
-    def _show_progress(self, fraction: float, message: str) -> None:
-        self.progress.value = int(round(max(0.0, min(1.0, fraction)) * PROGRESS_STEPS))
-        self.status.value = message
-
-    def _set_running(self, running: bool) -> None:
-        self.progress.visible = running
-        self.cancel_button.visible = running
-        self.predict_button.enabled = not running
-        self.progress.value = 0
-        self.status.value = tr("predict_running", self.language) if running else ""
+        self.job.cancel()
 
     def _finished(self, result: dict) -> None:
         from napari.utils.notifications import show_info
@@ -281,30 +260,7 @@ class ModelDock(SessionDock):
         logger.error("Prediction failed: %s", error)
         show_error(tr("predict_failed", self.language, error=error))
 
-    def _idle(self) -> None:
-        self.worker = None
-        self._set_running(False)
-
-
 def _bald_passes(value) -> int:
     """Return the Monte-Carlo passes to run: 0 (off), else at least the 2 BALD needs."""
     value = int(value)
     return 0 if value <= 0 else max(value, 2)
-
-
-def _make_progress_reporter(slot):
-    """Return a QObject whose ``report(fraction, message)`` may be called from any thread.
-
-    The Qt signal is queued to the GUI thread, where ``slot`` updates the widgets.
-    """
-    from qtpy.QtCore import QObject, Signal
-
-    class ProgressReporter(QObject):
-        progressed = Signal(float, str)
-
-        def report(self, fraction: float, message: str = "") -> None:
-            self.progressed.emit(float(fraction), str(message))
-
-    reporter = ProgressReporter()
-    reporter.progressed.connect(slot)
-    return reporter

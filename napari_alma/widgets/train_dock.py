@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, FileEdit, Image, Label, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import ComboBox, FileEdit, Image, Label, PushButton, SpinBox
 
 from napari_alma.core.i18n import tr
+from napari_alma.widgets.background import BackgroundJob
 from napari_alma.widgets.dock import SessionDock
-from napari_alma.widgets.model_dock import (
-    ModelEntry,
-    _make_progress_reporter,
-    list_models,
-    set_active_model,
-)
+from napari_alma.widgets.model_dock import ModelEntry, list_models, set_active_model
 from napari_alma.widgets.session import get_session, on_session
 
 if TYPE_CHECKING:
@@ -28,7 +23,6 @@ logger = logging.getLogger(__name__)
 DATA_PROJECT = "project"
 DATA_FOLDER = "folder"
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PROGRESS_STEPS = 1000
 # Share of the progress bar given to exporting the project's labels before training.
 EXPORT_SHARE = 0.1
 
@@ -144,9 +138,10 @@ class TrainDock(SessionDock):
                                label=tr("learn_device", lang))
 
         self.train_button = PushButton(text=tr("learn_train", lang))
-        self.progress = ProgressBar(value=0, min=0, max=PROGRESS_STEPS, visible=False)
-        self.status = Label(value="")
-        self.cancel_button = PushButton(text=tr("cancel", lang), visible=False)
+        self.job = BackgroundJob(lang, self.train_button, "learn_training", "learn_cancelling",
+                                 self._finished, self._failed)
+        self.progress, self.status = self.job.progress, self.job.status
+        self.cancel_button = self.job.cancel_button
         self.metrics = Label(value="")
         self.confusion = Image(visible=False)
         self.extend([self.data, self.folder, self.base, self.epochs, self.device,
@@ -155,12 +150,8 @@ class TrainDock(SessionDock):
 
         self.data.changed.connect(self._show_folder)
         self.train_button.changed.connect(self.start_training)
-        self.cancel_button.changed.connect(self.cancel_training)
 
-        self.worker = None
         self.result: dict | None = None
-        self._cancel = threading.Event()
-        self._reporter = _make_progress_reporter(self._show_progress)
         self.reload()
         on_session(viewer, lambda _session: self.reload())
 
@@ -178,43 +169,26 @@ class TrainDock(SessionDock):
     def _show_folder(self, value) -> None:
         self.folder.visible = value == DATA_FOLDER
 
+    @property
+    def worker(self):
+        """The running training's worker, or None."""
+        return self.job.worker
+
     def start_training(self, *_args):
         """Start the export and training in a worker thread; return the worker."""
-        from napari.qt.threading import create_worker
-
         session = get_session(self.viewer)
         if session is None or self.worker is not None:
             return None
         export_dir = Path(self.folder.value) if self.data.value == DATA_FOLDER else None
-        self._cancel.clear()
         self.result = None
-        self.worker = create_worker(
+        return self.job.start(
             run_training, session.project.folder, export_dir, self.base.value,
-            int(self.epochs.value), self.device.value, self._reporter.report,
-            self._cancel.is_set, _start_thread=False, _ignore_errors=True,
+            int(self.epochs.value), self.device.value,
         )
-        self.worker.returned.connect(self._finished)
-        self.worker.errored.connect(self._failed)
-        self.worker.finished.connect(self._idle)
-        self._set_running(True)
-        self.worker.start()
-        return self.worker
 
     def cancel_training(self, *_args) -> None:
         """Ask the running training to stop before its next batch."""
-        self._cancel.set()
-        self.status.value = tr("learn_cancelling", self.language)
-
-    def _show_progress(self, fraction: float, message: str) -> None:
-        self.progress.value = int(round(max(0.0, min(1.0, fraction)) * PROGRESS_STEPS))
-        self.status.value = message
-
-    def _set_running(self, running: bool) -> None:
-        self.progress.visible = running
-        self.cancel_button.visible = running
-        self.train_button.enabled = not running
-        self.progress.value = 0
-        self.status.value = tr("learn_training", self.language) if running else ""
+        self.job.cancel()
 
     def _finished(self, result: dict) -> None:
         self.result = result
@@ -259,10 +233,6 @@ class TrainDock(SessionDock):
             return
         logger.error("Training failed: %s", error)
         show_error(tr("learn_failed", self.language, error=error))
-
-    def _idle(self) -> None:
-        self.worker = None
-        self._set_running(False)
 
 
 def metrics_text(result: dict, lang: str) -> str:

@@ -83,7 +83,7 @@ def test_model_dock_predicts_in_worker(review, qtbot):
     dock.models.value = next(e for e in dock.entries if e.version == "tiny-3")
     dock.switch_model()
     progress = []
-    dock._reporter.progressed.connect(lambda fraction, _message: progress.append(fraction))
+    dock.job._reporter.progressed.connect(lambda fraction, _message: progress.append(fraction))
     worker = dock.start_prediction()
     assert worker is not None
     with qtbot.waitSignal(worker.finished, timeout=60_000):
