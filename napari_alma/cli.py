@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -133,7 +134,18 @@ def _add_open(commands) -> None:
     parser.set_defaults(handler=_run_open)
 
 
+def _slice_off_gui_thread() -> None:
+    """Turn on napari's asynchronous slicing for this run, unless the user set it.
+
+    napari reads the visible tiles of a pyramid on the GUI thread by default, so a slow
+    disk would stall panning. The environment variable applies to this process only and
+    leaves the user's saved napari preferences alone.
+    """
+    os.environ.setdefault("NAPARI_EXPERIMENTAL_ASYNC_", "1")
+
+
 def _run_open(args) -> int:
+    _slice_off_gui_thread()
     import napari
 
     from napari_alma.widgets.launch import open_in_viewer
@@ -159,6 +171,9 @@ def _add_demo(commands) -> None:
 
 def _run_demo(args) -> int:
     from napari_alma.demo import run_demo
+
+    if not args.headless:
+        _slice_off_gui_thread()
 
     result = run_demo(args.headless)
     if args.headless:

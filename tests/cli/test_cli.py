@@ -1,6 +1,7 @@
 """The command line end to end on a real smear field: predict, label, count, export, train."""
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -177,3 +178,19 @@ def test_invalid_numbers_rejected(predicted, capsys):
     assert "Invalid --region" in capsys.readouterr().err
     assert main(["predict", str(sample_path()), "--project", str(predicted), "--mpp", "0"]) == 2
     assert "0.01-10" in capsys.readouterr().err
+
+
+def test_open_slices_off_gui_thread(monkeypatch):
+    from napari_alma import cli
+
+    monkeypatch.delenv("NAPARI_EXPERIMENTAL_ASYNC_", raising=False)
+    cli._slice_off_gui_thread()
+    assert os.environ["NAPARI_EXPERIMENTAL_ASYNC_"] == "1"
+
+
+def test_user_async_choice_kept(monkeypatch):
+    from napari_alma import cli
+
+    monkeypatch.setenv("NAPARI_EXPERIMENTAL_ASYNC_", "0")
+    cli._slice_off_gui_thread()
+    assert os.environ["NAPARI_EXPERIMENTAL_ASYNC_"] == "0"
