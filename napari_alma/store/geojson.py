@@ -145,14 +145,15 @@ def _record(feature: object, index: int, path: Path) -> dict:
     if cell_id is not None:
         where = tr("store_where_feature_cell", index=index, cell_id=cell_id)
     row, col = _position(feature.get("geometry"), path, where)
+    code, labelled = _label(properties, alma, path, where)
     return {
         "where": where,
         "slide_id": alma.get("slide_id"),
         "cell_id": cell_id,
         "row": exact_position(alma.get("row"), row),
         "col": exact_position(alma.get("col"), col),
-        "class": alma["class"] if "class" in alma else _class_name(properties, path, where),
-        "labelled": bool(alma["class"]) if "class" in alma else None,
+        "class": code,
+        "labelled": labelled,
         "predicted_class": alma.get("predicted_class") or "",
         "model_version": alma.get("model_version") or "",
         "probabilities": {name[len(PROBABILITY_PREFIX):]: value
@@ -161,6 +162,24 @@ def _record(feature: object, index: int, path: Path) -> dict:
         "confidence": alma.get("confidence"),
         "source": alma.get("source"),
     }
+
+
+def _label(properties: dict, alma: dict, path: Path, where: str) -> tuple[str, bool | None]:
+    """Return a feature's class and whether a reader gave it (None: unknown).
+
+    ``classification.name`` is what QuPath and other tools show and edit, so it wins. The
+    ``alma`` block, written by napari-alma, tells only whether the class it shows was a
+    reader's label or the model's prediction, which keeps an unreviewed cell unreviewed
+    through a round trip. A name that differs from what the block says was shown is an
+    edit made elsewhere, taken as a reader's label.
+    """
+    shown = _class_name(properties, path, where)
+    if "class" not in alma:
+        return shown, None
+    stored = alma.get("class") or ""
+    if shown == (stored or alma.get("predicted_class") or ""):
+        return stored, bool(stored)
+    return shown, True if shown else None
 
 
 def _class_name(properties: dict, path: Path, where: str) -> str:

@@ -147,3 +147,33 @@ def test_non_ascii_classes_and_names(tmp_path, file_format):
 
     assert list(table["class"]) == ["ERITRO·Ñ"]
     assert list(table["reader"]) == ["Íñigo"]
+
+
+def _edit_geojson_class(path, cell_id, name):
+    document = json.loads(path.read_text(encoding="utf-8"))
+    for feature in document["features"]:
+        if feature["properties"]["alma"]["cell_id"] == cell_id:
+            feature["properties"]["classification"]["name"] = name
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+
+def test_geojson_class_edited_elsewhere_imported(reviewed, tmp_path):
+    project, slide_id, _ = reviewed
+    export_project(project, "geojson", tmp_path / "out", slides=[slide_id])
+    path = tmp_path / "out" / f"{slide_id}.geojson"
+    _edit_geojson_class(path, 4, "BLA")
+    summary = import_annotations(project, slide_id, path, reader="bea")
+    table = project.cell_table(slide_id, reader="bea").set_index("cell_id")
+    assert summary["labelled"] >= 1
+    assert table.loc[4, "class"] == "BLA"
+
+
+def test_geojson_unknown_edited_class_rejected(reviewed, tmp_path):
+    project, slide_id, _ = reviewed
+    export_project(project, "geojson", tmp_path / "out", slides=[slide_id])
+    path = tmp_path / "out" / f"{slide_id}.geojson"
+    _edit_geojson_class(path, 4, "Blast cell")
+    events_before = len(project.events(slide_id))
+    with pytest.raises(ValueError, match="Blast cell"):
+        import_annotations(project, slide_id, path, reader="bea")
+    assert len(project.events(slide_id)) == events_before
