@@ -100,15 +100,20 @@ def adjudicated_classes(events: pd.DataFrame) -> pd.Series:
     return adjudications.groupby("cell_id").tail(1).set_index("cell_id")["new_class"]
 
 
-def unadjudicated_disagreements(events: pd.DataFrame, cell_ids) -> list[int]:
-    """Return the cells, among ``cell_ids``, that readers classed differently, unadjudicated."""
+def disputed_cells(events: pd.DataFrame, cell_ids) -> list[int]:
+    """Return the cells, among ``cell_ids``, that readers classed differently."""
     by_reader = labels_by_reader(events).reindex(pd.Index(cell_ids, name="cell_id"))
     by_reader = by_reader.fillna("")
     labelled_twice = by_reader[(by_reader != "").sum(axis=1) >= 2]
-    disputed = [cell_id for cell_id, row in zip(labelled_twice.index, labelled_twice.to_numpy())
-                if len(set(row) - {""}) > 1]
+    return sorted(int(cell_id)
+                  for cell_id, row in zip(labelled_twice.index, labelled_twice.to_numpy())
+                  if len(set(row) - {""}) > 1)
+
+
+def unadjudicated_disagreements(events: pd.DataFrame, cell_ids) -> list[int]:
+    """Return the cells, among ``cell_ids``, that readers classed differently, unadjudicated."""
     settled = set(adjudicated_classes(events).index)
-    return sorted(int(cell_id) for cell_id in disputed if cell_id not in settled)
+    return [cell_id for cell_id in disputed_cells(events, cell_ids) if cell_id not in settled]
 
 
 def match_existing(existing: pd.DataFrame, positions: np.ndarray, radius: float) -> list:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from napari_alma.core.agreement import Agreement, compare_labels
-from napari_alma.store.labels import adjudicated_classes, labels_by_reader
+from napari_alma.store.labels import adjudicated_classes, disputed_cells, labels_by_reader
 from napari_alma.store.project import Project, StoreError, default_reader, utc_now
 from napari_alma.store.signoff import check_writable
 
@@ -193,7 +193,8 @@ def adjudicate(
     ValueError
         When ``code`` is not a class of the project's scheme.
     StoreError
-        When a cell id is not a live cell of the slide.
+        When a cell id is not a live cell of the slide, or readers did not class it
+        differently (there is nothing to settle).
     """
     if code not in project.scheme:
         raise ValueError(
@@ -206,7 +207,15 @@ def adjudicate(
     missing = sorted(set(cell_ids) - set(table.index))
     if missing:
         raise StoreError(f"Slide {slide_id} has no live cells with ids {missing}.")
-    previous = adjudicated_classes(project.events(slide_id))
+    events = project.events(slide_id)
+    undisputed = sorted(set(cell_ids) - set(disputed_cells(events, cell_ids)))
+    if undisputed:
+        raise StoreError(
+            f"Slide {slide_id}: cells {undisputed} are not a disagreement between readers "
+            "(fewer than two readers labelled them, or they gave the same class), so there "
+            "is nothing to adjudicate. Label them as a reader instead."
+        )
+    previous = adjudicated_classes(events)
     now = utc_now()
     with project.transaction() as db:
         # A finalised slide's count is signed, so adjudicating it needs a reopen first.

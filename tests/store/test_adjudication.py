@@ -177,6 +177,15 @@ def test_adjudication_refused_after_finalise(project, slide_id):
     label_two_readers(project, slide_id)
     project.record_slide_event(slide_id, "finalise", PRIMARY)
     with pytest.raises(signoff.ReadOnlySlideError):
-        adjudicate(project, slide_id, [1], "LYT", reader="carla")
+        adjudicate(project, slide_id, [2], "LYT", reader="carla")
     signoff.reopen(project, slide_id, "second read settled", PRIMARY)
-    assert adjudicate(project, slide_id, [1], "LYT", reader="carla") == 1
+    assert adjudicate(project, slide_id, [2], "LYT", reader="carla") == 1
+
+
+def test_agreed_cell_not_adjudicated(project, slide_id):
+    label_two_readers(project, slide_id)
+    events_before = len(project.events(slide_id))
+    # Cell 1: both readers said BLA. Cell 5: only the primary reader labelled it.
+    with pytest.raises(StoreError, match=r"cells \[1, 5\] are not a disagreement"):
+        adjudicate(project, slide_id, [1, 2, 5], "LYT", reader="carla")
+    assert len(project.events(slide_id)) == events_before
