@@ -11,8 +11,10 @@ target. Reopening needs a reason. Both are logged in the slide's append-only
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from napari_alma.core.counting import DEFAULT_TARGET
 from napari_alma.core.i18n import tr
@@ -75,9 +77,12 @@ def check_writable(db: sqlite3.Connection, slide_id: str) -> None:
     """
     state = signoff_state(db, slide_id)
     if state is not None and state["action"] == "finalise":
+        # The main database's file lies in the project folder, which the message names.
+        database_file = db.execute("PRAGMA database_list").fetchone()[2]
         raise ReadOnlySlideError(tr(
             "review_read_only", None, slide=slide_id, reader=state["reader"],
             time=state["time"][:19].replace("T", " "),
+            project=shlex.quote(str(Path(database_file).parent)),
         ))
 
 

@@ -100,3 +100,10 @@ def test_second_finalise_refused(finalised):
     project, slide_id = finalised
     with pytest.raises(signoff.FinaliseRefusedError, match="already finalised"):
         signoff.finalise(project, slide_id, READER, target=6)
+
+
+def test_read_only_message_names_project(finalised):
+    project, slide_id = finalised
+    with pytest.raises(signoff.ReadOnlySlideError) as raised:
+        project.label_cells(slide_id, [1], "EBO", READER)
+    assert f"napari-alma reopen {project.folder} --slide {slide_id}" in str(raised.value)
