@@ -165,8 +165,10 @@ def _split_report(human: pd.DataFrame, seed: int, val_fraction: float) -> dict:
 
 
 def _log_split(report: dict) -> None:
+    # Logged at INFO: the manifest records these classes, and the command line and the
+    # retrain dock show them to the user, so a warning here would print each one twice.
     for entry in report["classes_not_on_both_sides"]:
-        logger.warning("Class %s is not on both sides of the split (train %d, val %d): %s",
+        logger.info("Class %s is not on both sides of the split (train %d, val %d): %s",
                        entry["class"], entry["train"], entry["val"], entry["reason"])
 
 

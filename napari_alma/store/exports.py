@@ -89,6 +89,7 @@ def export_project(
     if file_format == "differential":
         frame = differential_frame(project, rows, identify)
         write_atomically(targets[0], lambda out: frame.to_csv(out, index=False))
+        summary["cells"] = int(frame["count"].sum()) if len(frame) else 0
         return summary
     tables = [project.cell_table(row["slide_id"], reader=reader) for row in rows]
     summary["cells"] = sum(len(table) for table in tables)

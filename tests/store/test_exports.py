@@ -123,3 +123,10 @@ def test_read_only_folder_reported(reviewed):
         for path, mode in modes.items():
             path.chmod(mode)
     assert _integrity(folder) == "ok"
+
+
+def test_differential_summary_counts_cells(reviewed, tmp_path):
+    project, slide_id, _ = reviewed
+    summary = export_project(project, "differential", tmp_path / "out")
+    # Live cells: 1 corrected, 2 confirmed, 4 unreviewed (its prediction counts), 5 added.
+    assert summary["cells"] == 4
