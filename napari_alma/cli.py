@@ -275,6 +275,9 @@ def _add_convert(commands) -> None:
                         help="copy the metadata fields that can identify a patient and the "
                         "source file name (left out by default)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    parser.add_argument("--mpp", type=float, default=None,
+                        help="pixel size in µm/px to write, for a slide whose file does not "
+                        "state it (it replaces the file's value)")
     _add_json(parser)
     parser.set_defaults(handler=_run_convert)
 
@@ -285,7 +288,7 @@ def _run_convert(args) -> int:
     try:
         with _progress_bar(f"convert {Path(args.slide).name}") as progress:
             result = convert_to_ome_zarr(args.slide, args.out, args.include_private,
-                                         args.overwrite, progress)
+                                         args.overwrite, progress, mpp=args.mpp)
     except KeyboardInterrupt:
         print(f"napari-alma convert: interrupted; {args.out} was not written.",
               file=sys.stderr)

@@ -46,6 +46,7 @@ def convert_to_ome_zarr(
     include_private: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
+    mpp: float | None = None,
 ) -> dict:
     """Write a slide as an NGFF 0.5 OME-Zarr pyramid on Zarr v3.
 
@@ -69,6 +70,9 @@ def convert_to_ome_zarr(
         one is complete.
     progress : callable, optional
         Called as ``progress(fraction, message)`` with the fraction of pixels written.
+    mpp : float, optional
+        µm per level-0 pixel to write, for a source whose file states none (a camera
+        field, for example). It replaces the file's own value, with a logged warning.
 
     Returns
     -------
@@ -84,10 +88,19 @@ def convert_to_ome_zarr(
         When ``target`` is the source itself.
     SlideError
         When the source cannot be read.
+    ValueError
+        When ``mpp`` is outside 0.01-10 µm/px.
     """
     source, target = Path(source), Path(target)
+    if mpp is not None and not 0.01 <= mpp <= 10:
+        raise ValueError(f"Pixel size {mpp} µm/px is outside the plausible 0.01-10 µm/px.")
     _check_target(source, target, overwrite)
     with open_slide(source, overview_levels=False) as slide:
+        if mpp is not None:
+            if slide.mpp is not None and abs(slide.mpp - mpp) > 1e-6 * mpp:
+                logger.warning("%s states %.6g µm/px; writing %.6g µm/px as given.",
+                               source, slide.mpp, mpp)
+            slide.mpp = mpp
         shapes = planned_shapes([level.shape[:2] for level in slide.levels])
         partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial",
                                         dir=target.parent))

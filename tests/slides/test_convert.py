@@ -207,3 +207,15 @@ def test_ctrl_c_stops_between_chunks(tmp_path, pyramid_tiff):
     assert len(fractions) == 1
     assert list(tmp_path.iterdir()) == []
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_given_pixel_size_written(tmp_path, segpc_jpeg):
+    convert_to_ome_zarr(segpc_jpeg, tmp_path / "field.ome.zarr", mpp=0.041)
+    with open_slide(tmp_path / "field.ome.zarr") as slide:
+        assert slide.mpp == pytest.approx(0.041)
+
+
+def test_implausible_pixel_size_rejected(tmp_path, segpc_jpeg):
+    with pytest.raises(ValueError, match="outside the plausible"):
+        convert_to_ome_zarr(segpc_jpeg, tmp_path / "field.ome.zarr", mpp=50.0)
+    assert not (tmp_path / "field.ome.zarr").exists()
