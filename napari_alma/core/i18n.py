@@ -23,14 +23,21 @@ class CatalogError(ValueError):
     """A message catalogue under ``napari_alma/core/locale`` is malformed."""
 
 
+PLURAL_FORMS = ("one", "other")
+
+
 @functools.cache
-def messages() -> dict[str, dict[str, str]]:
+def messages() -> dict[str, dict]:
     """Return every user-facing text, key -> {language: text}, from the locale folder.
 
     Each feature keeps its texts in its own YAML file, so that a key is defined once and
     translators edit data, not code. A key defined twice, or missing a language, is an error.
+
+    A text that counts something names the counting value under ``plural`` and gives each
+    language a ``one`` and an ``other`` form; English and Spanish both use "one" for
+    exactly 1. Such an entry is returned with its ``plural`` key beside the languages.
     """
-    catalog: dict[str, dict[str, str]] = {}
+    catalog: dict[str, dict] = {}
     origin: dict[str, str] = {}
     for path in sorted(LOCALE_FOLDER.glob("*.yaml")):
         entries = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -41,15 +48,35 @@ def messages() -> dict[str, dict[str, str]]:
             )
         for key, texts in entries.items():
             if key in catalog:
-                raise CatalogError(f"{path}: message {key!r} is already defined in {origin[key]}. "
-                    "Keep one definition.")
-            missing = [lang for lang in LANGUAGES if not isinstance((texts or {}).get(lang), str)]
-            if missing:
-                raise CatalogError(f"{path}: message {key!r} is missing its {', '.join(missing)} text. "
-                    "Add the translation.")
-            catalog[key] = {lang: texts[lang] for lang in LANGUAGES}
+                raise CatalogError(
+                    f"{path}: message {key!r} is already defined in {origin[key]}. "
+                    "Keep one definition."
+                )
+            catalog[key] = _entry(path, key, texts or {})
             origin[key] = path.name
     return catalog
+
+
+def _entry(path: Path, key: str, texts: dict) -> dict:
+    """Check one catalogue entry and return it as {language: text} (plus ``plural``)."""
+    plural = texts.get("plural")
+
+    def valid(text) -> bool:
+        if plural is None:
+            return isinstance(text, str)
+        return isinstance(text, dict) and all(isinstance(text.get(f), str) for f in PLURAL_FORMS)
+
+    missing = [lang for lang in LANGUAGES if not valid(texts.get(lang))]
+    if missing:
+        forms = " with 'one' and 'other' forms" if plural is not None else ""
+        raise CatalogError(
+            f"{path}: message {key!r} is missing its {', '.join(missing)} text{forms}. "
+            "Add the translation."
+        )
+    entry = {lang: texts[lang] for lang in LANGUAGES}
+    if plural is not None:
+        entry["plural"] = str(plural)
+    return entry
 
 
 def get_language(lang: str | None = None) -> str:
@@ -68,7 +95,10 @@ def tr(key: str, lang: str | None = None, **values: object) -> str:
         texts = messages()[key]
     except KeyError as err:
         raise KeyError(f"No user-facing text named {key!r} in {LOCALE_FOLDER}") from err
-    return texts[get_language(lang)].format(**values)
+    text = texts[get_language(lang)]
+    if "plural" in texts:
+        text = text["one" if values[texts["plural"]] == 1 else "other"]
+    return text.format(**values)
 
 
 def _system_language() -> str | None:

@@ -71,4 +71,4 @@ def test_adjudicate_updates_count(two_readers, capsys):
 def test_count_text_names_open_disagreements(two_readers, capsys):
     folder, slide_id = two_readers
     assert main(["count", folder, "--slide", slide_id, "--lang", "en"]) == 0
-    assert "2 cell(s) classified differently" in capsys.readouterr().out
+    assert "2 cells classified differently" in capsys.readouterr().out
