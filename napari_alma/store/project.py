@@ -549,6 +549,11 @@ class Project:
         labelled; ``bald`` is NaN unless the newest prediction stored a BALD score.
         With ``reader`` the labels are that reader's; otherwise the slide's primary reader's.
         """
+        return self._cell_table(slide_id, reader, self.events(slide_id), include_deleted)
+
+    def _cell_table(self, slide_id: str, reader: str | None, events: pd.DataFrame,
+                    include_deleted: bool = False) -> pd.DataFrame:
+        """Build :meth:`cell_table` from a slide's event log the caller already read."""
         slide = self.slide(slide_id)
         reader = reader or slide["primary_reader"]
         # Only the columns the table needs leave SQLite: building a Python object per value
@@ -559,8 +564,7 @@ class Project:
         )
         cells.insert(0, "slide_id", slide_id)
         table = derive_cell_table(
-            cells, self._newest_predictions(slide_id), self.events(slide_id), reader,
-            slide["mpp"],
+            cells, self._newest_predictions(slide_id), events, reader, slide["mpp"],
         )
         if not include_deleted:
             table = table[~table["deleted"]].reset_index(drop=True)
@@ -595,10 +599,10 @@ class Project:
         (a blind second read), unlabelled cells are left out instead of counted as the
         prediction.
         """
-        table = self.cell_table(slide_id, reader=reader)
+        events = self.events(slide_id)
+        table = self._cell_table(slide_id, reader, events)
         labels = table["class"]
-        events = self.events(slide_id) if reader is None else None
-        if events is not None:
+        if reader is None:
             adjudicated = table["cell_id"].map(adjudicated_classes(events))
             labels = adjudicated.where(adjudicated.notna(), labels)
         unreviewed = int((labels == "").sum())
@@ -608,7 +612,7 @@ class Project:
             labels[labels != ""], self.scheme, unreviewed=unreviewed, **settings
         )
         differential.slide_id = slide_id
-        if events is not None:
+        if reader is None:
             differential.unadjudicated = len(
                 unadjudicated_disagreements(events, table["cell_id"])
             )
