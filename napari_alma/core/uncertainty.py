@@ -31,7 +31,7 @@ def entropy(probabilities) -> np.ndarray:
 
 
 def margin(probabilities) -> np.ndarray:
-    """One minus the gap between the two most probable classes (1: a tie, 0: certain)."""
+    """Return one minus the gap between the two most probable classes (1: a tie, 0: certain)."""
     p = _as_rows(probabilities)
     if p.shape[1] < 2:
         return np.zeros(p.shape[0])
@@ -40,7 +40,7 @@ def margin(probabilities) -> np.ndarray:
 
 
 def least_confidence(probabilities) -> np.ndarray:
-    """One minus the probability of the most probable class."""
+    """Return one minus the probability of the most probable class."""
     p = _as_rows(probabilities)
     return 1.0 - p.max(axis=1, initial=0.0)
 

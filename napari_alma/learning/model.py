@@ -399,8 +399,8 @@ def check_model_scheme(card: dict, scheme, folder) -> None:
     """Raise unless the model's classes mean the same cells in the project's scheme.
 
     A model trained for another bundled scheme is accepted when each of its class codes
-    exists in the project's scheme with the same lineage (the shipped schemes share their
-    codes, so a blood-trained model's LYT is a lymphocyte in marrow too). A model for a
+    exists in the project's scheme with the same lineage. The shipped schemes share their
+    codes, so a blood-trained model's LYT is a lymphocyte in marrow too. A model for a
     scheme that cannot be loaded here is rejected, since its codes cannot be checked.
 
     Raises

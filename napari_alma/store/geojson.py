@@ -168,7 +168,7 @@ def _label(properties: dict, alma: dict, path: Path, where: str) -> tuple[str, b
     """Return a feature's class and whether a reader gave it (None: unknown).
 
     ``classification.name`` is what QuPath and other tools show and edit, so it wins. The
-    ``alma`` block, written by napari-alma, tells only whether the class it shows was a
+    ``alma`` block, written by napari-alma, records only whether the class it shows was a
     reader's label or the model's prediction, which keeps an unreviewed cell unreviewed
     through a round trip. A name that differs from what the block says was shown is an
     edit made elsewhere, taken as a reader's label.

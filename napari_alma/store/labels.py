@@ -93,7 +93,7 @@ def labels_by_reader(events: pd.DataFrame) -> pd.DataFrame:
 def adjudicated_classes(events: pd.DataFrame) -> pd.Series:
     """Return the agreed class of each adjudicated cell (the newest adjudication wins).
 
-    An adjudication stands until a newer one replaces it, even when a reader changes
+    An adjudication applies until a newer one replaces it, even when a reader changes
     their label afterwards.
     """
     adjudications = events[events["action"] == "adjudicate"]

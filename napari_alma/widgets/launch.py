@@ -152,10 +152,8 @@ def dock_widgets(viewer, session: ReviewSession) -> dict:
     from napari_alma.widgets.train_dock import TrainDock
 
     language = session.language
-    # The model, pixel-size and retrain docks are used once per slide, the queue has keys
-    # and the gallery needs the dock's height, so they sit in tabs behind the count: the
-    # count and the class buttons stay visible together, and the last dock added to a tab
-    # group is the one shown.
+    # Every dock but review and model sits in one tab group, so the count and the class
+    # buttons stay visible together. The last dock added to a tab group is the one shown.
     widgets = {
         "review": ReviewDock(viewer),
         "model": ModelDock(viewer),

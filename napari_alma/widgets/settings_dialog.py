@@ -150,7 +150,7 @@ def open_settings(viewer, language: str, parent=None) -> UserSettings | None:
 
 
 def apply_settings(viewer, saved: UserSettings, language: str) -> None:
-    """Bind the saved keys, relabel the docks, and say when a new language shows."""
+    """Bind the saved keys, relabel the docks, and tell when a new language takes effect."""
     from napari.utils.notifications import show_info
 
     from napari_alma.widgets import keys

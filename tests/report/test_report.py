@@ -112,7 +112,7 @@ def test_blast_equivalents_stated(marrow):
 
 
 def add_signoff_events(project, rows):
-    """Store sign-off events with chosen times, as the slide log holds them."""
+    """Store sign-off events with chosen times, as the slide log stores them."""
     with sqlite3.connect(project.database_path) as connection:
         connection.executemany("INSERT INTO slide_events (slide_id, reader, time, action) "
                                "VALUES (?, ?, ?, ?)", rows)

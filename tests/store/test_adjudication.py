@@ -185,7 +185,7 @@ def test_adjudication_refused_after_finalise(project, slide_id):
 def test_agreed_cell_not_adjudicated(project, slide_id):
     label_two_readers(project, slide_id)
     events_before = len(project.events(slide_id))
-    # Cell 1: both readers said BLA. Cell 5: only the primary reader labelled it.
+    # Cell 1: both readers labelled it BLA. Cell 5: only the primary reader labelled it.
     with pytest.raises(StoreError, match=r"cells \[1, 5\] are not a disagreement"):
         adjudicate(project, slide_id, [1, 2, 5], "LYT", reader="carla")
     assert len(project.events(slide_id)) == events_before
